@@ -1,0 +1,3 @@
+from cds.cli import main
+
+main()

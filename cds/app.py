@@ -1,0 +1,50 @@
+"""``create_app(settings)``: FastAPI wiring only.
+
+The rule base (value sets, phrases, compiled durable-rules ruleset) is built in the
+lifespan, not at import, and kept on ``app.state``; routes reach it through dependencies.
+Invalid rules stop start-up with every ``file:line:col`` problem listed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from cds import __version__
+from cds.hooks import install_error_handlers, router
+from cds.rulebase import load_rulebase
+from cds.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("cds")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rulebase = load_rulebase(settings.rules_dir)
+        app.state.rulebase = rulebase
+        log.info("rules %s loaded from %s", rulebase.version, rulebase.directory)
+        try:
+            yield
+        finally:
+            rulebase.close()
+
+    app = FastAPI(
+        title="restless-cds",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

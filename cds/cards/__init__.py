@@ -1,0 +1,23 @@
+"""Outcomes -> CDS Hooks cards: templates from rule files, rendering with suggestions."""
+
+from cds.cards.render import CardOutcome, RenderContext, render_cards
+from cds.cards.templates import (
+    MAX_SUMMARY_LENGTH,
+    CardTemplate,
+    EvidenceSource,
+    OverrideReasonSpec,
+    SuggestionSpec,
+    placeholders,
+)
+
+__all__ = [
+    "MAX_SUMMARY_LENGTH",
+    "CardOutcome",
+    "CardTemplate",
+    "EvidenceSource",
+    "OverrideReasonSpec",
+    "RenderContext",
+    "SuggestionSpec",
+    "placeholders",
+    "render_cards",
+]

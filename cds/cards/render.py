@@ -1,0 +1,181 @@
+"""Card outcomes -> CDS Hooks 2.0 card objects (plain dicts, no nulls, no empty lists).
+
+Text comes from the rule file's template; the renderer adds what needs computing: a
+uuid per card, evidence links, coded override reasons, the suggestion's FHIR action,
+and the rule id and rules version (as a card extension) so feedback can be joined to
+the rule that produced the card. One card per finding: outcomes with the same template
+and ``dedupe_on`` values collapse to the first.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cds.cards.templates import MAX_SUMMARY_LENGTH, CardTemplate, EvidenceSource, SuggestionSpec
+
+__all__ = ["CardOutcome", "RenderContext", "render_cards"]
+
+RULE_EXTENSION = "restless-cds-rule"
+VERSION_EXTENSION = "restless-cds-rules-version"
+
+
+class CardOutcome(Protocol):
+    """What the engine reports for a fired card rule (``cds.engine.Outcome``)."""
+
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    templates: Mapping[str, CardTemplate]
+    sources: Mapping[str, EvidenceSource]
+    config: Mapping[str, Any]
+    rules_version: str
+    source_label: str
+    override_system: str
+    draft_orders: Mapping[str, Mapping[str, Any]]
+    """Draft MedicationRequests by ``MedicationRequest/id``: what a suggestion may update."""
+
+
+class _Values(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "not stated"
+
+
+def _display_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, float):
+        return round(value, 2)
+    return value
+
+
+def render_cards(outcomes: Sequence[CardOutcome], ctx: RenderContext) -> list[dict[str, Any]]:
+    cards: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for outcome in outcomes:
+        template = ctx.templates[outcome.template]
+        keys = template.dedupe_on or sorted(outcome.values)
+        finding = (outcome.template, *(repr(outcome.values.get(k)) for k in keys))
+        if finding in seen:
+            continue
+        seen.add(finding)
+        cards.append(_card(outcome, template, ctx))
+    return cards
+
+
+def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> dict[str, Any]:
+    values = _Values({k: _display_value(v) for k, v in outcome.values.items()})
+    summary = template.summary.format_map(values)
+    if len(summary) > MAX_SUMMARY_LENGTH:
+        summary = summary[: MAX_SUMMARY_LENGTH - 1].rstrip() + "…"
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary,
+        "detail": template.detail.format_map(values).strip(),
+        "indicator": template.indicator,
+        "source": {"label": ctx.source_label},
+        "extension": {RULE_EXTENSION: outcome.rule_id, VERSION_EXTENSION: ctx.rules_version},
+    }
+    links = [_link(ctx.sources[s]) for s in template.sources if s in ctx.sources]
+    if links:
+        card["links"] = links
+    if template.suggestion is not None:
+        suggestions = _suggestions(template.suggestion, outcome.values, ctx)
+        if suggestions:
+            card["suggestions"] = suggestions
+            card["selectionBehavior"] = "at-most-one"
+    if template.override_reasons:
+        card["overrideReasons"] = [
+            {"system": ctx.override_system, "code": r.code, "display": r.display}
+            for r in template.override_reasons
+        ]
+    return card
+
+
+def _link(source: EvidenceSource) -> dict[str, str]:
+    return {"label": source.label, "url": str(source.url), "type": "absolute"}
+
+
+def _suggestions(
+    spec: SuggestionSpec, values: Mapping[str, Any], ctx: RenderContext
+) -> list[dict[str, Any]]:
+    """Keep the current dose (when the draft raises it) and/or lower it by ``fraction``.
+
+    The lower dose is taken from the current dose when there is one (Sun 2022: 0.6 ->
+    0.4 g/day), else from the ordered dose; each becomes an ``update`` of the draft.
+    """
+    draft = ctx.draft_orders.get(str(values.get(spec.order)))
+    ordered = values.get("mg_per_day")
+    if draft is None or not isinstance(ordered, int | float) or ordered <= 0:
+        return []
+    fraction = spec.fraction
+    if isinstance(fraction, str):
+        fraction = float(ctx.config[fraction.removeprefix("config.")])
+    current = values.get("current_mg")
+    targets: list[tuple[str, float]] = []
+    if isinstance(current, int | float) and 0 < current < ordered:
+        targets.append((f"Keep the current dose ({_display_value(float(current))} mg/day)", current))
+    base = current if isinstance(current, int | float) and 0 < current <= ordered else ordered
+    lower = _round_sig(base * (1 - float(fraction)))
+    targets.append((f"{spec.label} (about {_display_value(lower)} mg/day)", lower))
+    suggestions = []
+    for label, target in targets:
+        updated = _scaled_order(draft, target / ordered)
+        if updated is None:
+            continue
+        description = (
+            f"Change the draft order from {_display_value(float(ordered))} mg/day to "
+            f"{_display_value(float(target))} mg/day; review before signing."
+        )
+        suggestions.append(
+            {
+                "label": label,
+                "uuid": str(uuid.uuid4()),
+                "actions": [{"type": "update", "description": description, "resource": updated}],
+            }
+        )
+    return suggestions
+
+
+def _round_sig(value: float, digits: int = 2) -> float:
+    if value == 0:
+        return 0.0
+    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+
+
+_MASS_UNITS = frozenset({"mg", "g", "mcg", "ug", "µg"})
+
+
+def _is_mass_dose(quantity: Any) -> bool:
+    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
+        return False
+    return str(quantity.get("code") or quantity.get("unit") or "").lower() in _MASS_UNITS
+
+
+def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | None:
+    """A copy of the draft with every mass dose multiplied by ``factor``."""
+    updated = copy.deepcopy(dict(order))
+    changed = False
+    for dosage in updated.get("dosageInstruction") or []:
+        for rate in dosage.get("doseAndRate") or []:
+            quantities = [rate.get("doseQuantity")]
+            dose_range = rate.get("doseRange") or {}
+            quantities += [dose_range.get("low"), dose_range.get("high")]
+            for quantity in quantities:
+                if _is_mass_dose(quantity):
+                    assert isinstance(quantity, dict)
+                    scaled = _round_sig(quantity["value"] * factor)
+                    quantity["value"] = int(scaled) if scaled.is_integer() else scaled
+                    changed = True
+    return updated if changed else None

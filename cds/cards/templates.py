@@ -1,0 +1,78 @@
+"""Card templates as rule authors write them in rule files (the ``cards:`` section).
+
+Text fields are Python format strings over the values a card rule passes (``{drug}``);
+the engine's rule compiler checks every placeholder is supplied. Strict on purpose
+(``extra='forbid'``): a misspelt field in a clinician's file is an error, not a silence.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+__all__ = [
+    "MAX_SUMMARY_LENGTH",
+    "CardTemplate",
+    "EvidenceSource",
+    "OverrideReasonSpec",
+    "SuggestionSpec",
+    "placeholders",
+]
+
+MAX_SUMMARY_LENGTH = 139
+"""CDS Hooks 2.0 #card-attributes: summary SHALL be under 140 characters."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EvidenceSource(_Strict):
+    """A publication a rule or card rests on, linked from the card."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    label: str = Field(min_length=3, max_length=80, description="link text on the card")
+    citation: str = Field(min_length=10)
+    url: HttpUrl
+
+
+class OverrideReasonSpec(_Strict):
+    """One reason a clinician may give for not following the card."""
+
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    display: str = Field(min_length=3, max_length=120)
+
+
+class SuggestionSpec(_Strict):
+    """A change the clinician can accept; the card renderer builds its FHIR action.
+
+    ``reduce-dose`` rewrites the draft MedicationRequest bound as ``order`` with each
+    dose lowered by ``fraction`` (a number or a ``config.`` name).
+    """
+
+    kind: Literal["reduce-dose"]
+    label: str = Field(min_length=3, max_length=120)
+    fraction: float | str
+    order: str = Field(default="order", description="card value holding the draft's reference")
+
+
+class CardTemplate(_Strict):
+    """How one kind of card reads; placeholders are filled from the firing rule."""
+
+    indicator: Literal["info", "warning", "critical"]
+    summary: str = Field(min_length=5)
+    detail: str = Field(min_length=5)
+    sources: list[str] = Field(default_factory=list)
+    suggestion: SuggestionSpec | None = None
+    override_reasons: list[OverrideReasonSpec] = Field(default_factory=list)
+    dedupe_on: list[str] = Field(
+        default_factory=list,
+        description="values that identify one finding; one card per finding per response",
+    )
+
+
+def placeholders(text: str) -> set[str]:
+    """Names used as ``{name}`` or ``{name:fmt}`` in a format string."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}

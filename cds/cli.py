@@ -1,0 +1,114 @@
+"""The ``restless-cds`` command: ``serve`` the service, ``eval`` a request file offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cds.errors import CdsError, RulesError
+from cds.settings import Settings
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="restless-cds")
+def main() -> None:
+    """restless-cds: CDS Hooks service for drug-induced restless legs, arms and back."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [default: 8000].")
+@click.option(
+    "--rules-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Rules directory [default: the bundled rules].",
+)
+@click.option("--workers", type=int, default=None, help="Worker processes [default: 1].")
+@click.option("--log-level", default=None, help="Log level [default: info].")
+def serve(
+    host: str | None,
+    port: int | None,
+    rules_dir: Path | None,
+    workers: int | None,
+    log_level: str | None,
+) -> None:
+    """Serve the CDS Hooks endpoints with uvicorn."""
+    import os
+
+    import uvicorn
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {"host": host, "port": port, "rules_dir": rules_dir, "workers": workers,
+                     "log_level": log_level}.items()
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    _check_rules(settings.rules_dir)
+    # Worker processes rebuild their settings from the environment: pass ours down.
+    for name, value in settings.model_dump().items():
+        os.environ[f"RESTLESS_CDS_{name.upper()}"] = str(value)
+    uvicorn.run(
+        "cds.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        timeout_keep_alive=5,
+    )
+
+
+def _check_rules(rules_dir: Path) -> None:
+    from cds.rulebase import compile_directory
+
+    try:
+        compile_directory(rules_dir)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(f"refusing to start: invalid rules in {rules_dir}") from exc
+
+
+@main.command("eval")
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rules-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--service", "service_id", default=None, help="Service id [default: by hook].")
+def eval_command(request_file: Path, rules_dir: Path | None, service_id: str | None) -> None:
+    """Print the cards a CDS Hooks request file gets, without a server."""
+    from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
+    from cds.rulebase import load_rulebase
+
+    settings = Settings(**({"rules_dir": rules_dir} if rules_dir else {}))
+    try:
+        request = parse_request(request_file.read_bytes())
+        service = SERVICES.get(service_id or "") or next(
+            (s for s in SERVICES.values() if s.hook == request.hook), None
+        )
+        if service is None:
+            raise click.UsageError(f"no service for hook '{request.hook}'; use --service")
+        rulebase = load_rulebase(settings.rules_dir)
+        try:
+            result = evaluate(
+                request,
+                service,
+                rulebase,
+                source_label=settings.source_label,
+                override_system=settings.override_system_uri,
+            )
+        finally:
+            rulebase.close()
+    except CdsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for issue in result.extraction.issues:
+        click.echo(f"skipped {issue.where}: {issue.message}", err=True)
+    response = CardsResponse.model_validate({"cards": result.cards})
+    click.echo(json.dumps(response.model_dump(mode="json", exclude_none=True), indent=2))

@@ -1,0 +1,21 @@
+"""Rule files compiled to durable-rules and evaluated one session per request.
+
+Knows nothing of HTTP or FHIR: facts in (flat dicts), firings and outcomes out.
+"""
+
+from cds.engine.compiler import CompiledRule, CompiledRules, FactSchema, compile_rules
+from cds.engine.session import EngineResult, Firing, Outcome, RuleEngine
+from cds.engine.yamlpos import LocatedYaml, load_located_yaml
+
+__all__ = [
+    "CompiledRule",
+    "CompiledRules",
+    "EngineResult",
+    "FactSchema",
+    "Firing",
+    "LocatedYaml",
+    "Outcome",
+    "RuleEngine",
+    "compile_rules",
+    "load_located_yaml",
+]

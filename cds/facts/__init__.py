@@ -1,0 +1,42 @@
+"""FHIR resources -> flat facts: drug recognition, dose normalisation, complaint text.
+
+Knows nothing of HTTP or of durable-rules; its facts are frozen dataclasses, turned into
+the engine's flat dicts by ``to_engine``.
+"""
+
+from cds.facts.conditions import condition_facts
+from cds.facts.conditions import is_candidate as is_condition_candidate
+from cds.facts.dosage import mg_per_day
+from cds.facts.knowledge import Knowledge
+from cds.facts.medications import is_candidate as is_medication_candidate
+from cds.facts.medications import medication_facts
+from cds.facts.model import (
+    FACT_SCHEMA,
+    ComplaintFact,
+    Fact,
+    FindingFact,
+    MedicationFact,
+    epoch_day,
+    to_engine,
+)
+from cds.facts.phrases import PhraseBook, TextFeatures
+from cds.facts.terminology import Terminology
+
+__all__ = [
+    "FACT_SCHEMA",
+    "ComplaintFact",
+    "Fact",
+    "FindingFact",
+    "Knowledge",
+    "MedicationFact",
+    "PhraseBook",
+    "Terminology",
+    "TextFeatures",
+    "condition_facts",
+    "epoch_day",
+    "is_condition_candidate",
+    "is_medication_candidate",
+    "medication_facts",
+    "mg_per_day",
+    "to_engine",
+]

@@ -1,0 +1,109 @@
+"""MedicationRequest -> medication facts: which drug, which class, how much, since when.
+
+``is_candidate`` looks at the raw JSON only (cheap) so that full FHIR validation is spent
+on the orders the rules can use; ``medication_facts`` reads a validated R4B model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from cds.facts.dosage import mg_per_day
+from cds.facts.model import MedicationFact, epoch_day
+from cds.facts.terminology import DrugMatch, Terminology
+
+__all__ = ["COUNTED_STATUSES", "is_candidate", "medication_facts"]
+
+COUNTED_STATUSES = frozenset({"active", "draft", "on-hold"})
+"""Orders that expose the patient now or are about to (R4 medicationrequest-status)."""
+
+MedicationLookup = Callable[[str], Mapping[str, Any] | None]
+"""Resolves a medicationReference (``#id`` or ``Medication/id``) to raw Medication JSON."""
+
+
+def _raw_codes(concept: Mapping[str, Any] | None) -> tuple[list[tuple[Any, Any]], list[Any]]:
+    if not isinstance(concept, Mapping):
+        return [], []
+    codings = [c for c in concept.get("coding") or [] if isinstance(c, Mapping)]
+    pairs = [(c.get("system"), c.get("code")) for c in codings]
+    texts = [concept.get("text"), *(c.get("display") for c in codings)]
+    return pairs, [t for t in texts if isinstance(t, str)]
+
+
+def _raw_medication_concept(
+    resource: Mapping[str, Any], lookup: MedicationLookup
+) -> Mapping[str, Any] | None:
+    if "medicationCodeableConcept" in resource:
+        concept = resource["medicationCodeableConcept"]
+        return concept if isinstance(concept, Mapping) else None
+    reference = resource.get("medicationReference")
+    if not isinstance(reference, Mapping) or not isinstance(reference.get("reference"), str):
+        return None
+    medication = lookup(reference["reference"])
+    if medication is None:
+        return {"text": reference.get("display")} if reference.get("display") else None
+    code = medication.get("code")
+    return code if isinstance(code, Mapping) else None
+
+
+def recognise(
+    resource: Mapping[str, Any], terminology: Terminology, lookup: MedicationLookup
+) -> list[DrugMatch]:
+    """Drugs a raw MedicationRequest names, codes first, then text."""
+    pairs, texts = _raw_codes(_raw_medication_concept(resource, lookup))
+    return terminology.match_codes(pairs) or terminology.match_text(texts)
+
+
+def is_candidate(
+    resource: Mapping[str, Any], terminology: Terminology, lookup: MedicationLookup
+) -> bool:
+    """Worth validating: a counted status and a drug our value sets know."""
+    return resource.get("status") in COUNTED_STATUSES and bool(
+        recognise(resource, terminology, lookup)
+    )
+
+
+def medication_facts(
+    order: Any,
+    raw: Mapping[str, Any],
+    terminology: Terminology,
+    lookup: MedicationLookup,
+    *,
+    draft: bool,
+    today: dt.date,
+) -> Iterable[MedicationFact]:
+    """One fact per recognised ingredient of a validated R4B MedicationRequest."""
+    matches = recognise(raw, terminology, lookup)
+    daily = mg_per_day(order.dosageInstruction) if len(matches) == 1 else None
+    start = _start_day(order) or (epoch_day(today) if draft else None)
+    _, texts = _raw_codes(_raw_medication_concept(raw, lookup))
+    display = texts[0] if texts else match_names(matches)
+    for match in matches:
+        yield MedicationFact(
+            ingredient=match.drug.ingredient,
+            drug_class=match.drug.drug_class,
+            subclass=match.drug.subclass,
+            provoking=match.drug.provoking,
+            status=order.status,
+            draft=draft or order.status == "draft",
+            recognised_by=match.recognised_by,
+            display=display,
+            source=f"MedicationRequest/{order.id}" if order.id else "MedicationRequest",
+            mg_per_day=daily,
+            start_day=start,
+        )
+
+
+def _start_day(order: Any) -> int | None:
+    if order.authoredOn is not None:
+        return epoch_day(order.authoredOn)
+    request = order.dispenseRequest
+    if request is not None and request.validityPeriod is not None:
+        return epoch_day(request.validityPeriod.start)
+    return None
+
+
+def match_names(matches: list[DrugMatch]) -> str:
+    return " / ".join(m.drug.ingredient for m in matches)

@@ -1,0 +1,118 @@
+"""The base facts the rules match, as frozen dataclasses, and their engine schema.
+
+Facts are flat (the engine truncates a fact with >255 properties silently) and carry
+``source``, the ``ResourceType/id`` they came from, for explanations and suggestions.
+Dates are whole days since 1970-01-01 so rules can compare and add to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "FACT_SCHEMA",
+    "ComplaintFact",
+    "Fact",
+    "FindingFact",
+    "MedicationFact",
+    "epoch_day",
+    "to_engine",
+]
+
+
+@dataclass(frozen=True)
+class MedicationFact:
+    """A recognised drug in an active or draft MedicationRequest (one per ingredient)."""
+
+    ingredient: str
+    drug_class: str
+    subclass: str
+    provoking: bool
+    status: str
+    draft: bool
+    recognised_by: str
+    display: str
+    source: str
+    mg_per_day: float | None = None
+    start_day: int | None = None
+
+
+@dataclass(frozen=True)
+class ComplaintFact:
+    """A back or limb complaint from a Condition, with the IRLSSG features its text shows."""
+
+    region: str
+    coded_restless: bool
+    rest_provoked: bool
+    relieved_by_movement: bool
+    night_worse: bool
+    unpleasant_sensation: bool
+    urge_to_move: bool
+    display: str
+    source: str
+    onset_day: int | None = None
+
+
+@dataclass(frozen=True)
+class FindingFact:
+    """Another coded condition that matters to the rules (akathisia, rash, a cause)."""
+
+    category: str
+    concept: str
+    display: str
+    source: str
+    onset_day: int | None = None
+
+
+Fact = MedicationFact | ComplaintFact | FindingFact
+
+_FACT_TYPES: dict[type[Any], str] = {
+    MedicationFact: "medication",
+    ComplaintFact: "complaint",
+    FindingFact: "finding",
+}
+
+
+def _schema(cls: type[Any]) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    schema: dict[str, type] = {}
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        if isinstance(hint, types.UnionType):
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        schema[field.name] = hint
+    return schema
+
+
+FACT_SCHEMA: dict[str, dict[str, type]] = {name: _schema(cls) for cls, name in _FACT_TYPES.items()}
+"""Fact type -> attribute -> type, handed to the rule compiler for validation."""
+
+
+def to_engine(fact: Fact) -> dict[str, Any]:
+    """The flat dict the engine asserts (``None`` attributes left out)."""
+    data = {k: v for k, v in dataclasses.asdict(fact).items() if v is not None}
+    return {"fact": _FACT_TYPES[type(fact)], **data}
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def epoch_day(value: dt.date | dt.datetime | str | None) -> int | None:
+    """Days since 1970-01-01 of a FHIR date/dateTime (partial dates take their start)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value[:10]) if len(value) >= 10 else None
+        except ValueError:
+            return None
+        if value is None:
+            return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return (value - _EPOCH).days

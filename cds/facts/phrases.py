@@ -1,0 +1,75 @@
+"""Complaint text -> features, from the phrase lists in ``rules/phrases.yaml``.
+
+Matching is done here in Python, not with engine ``$mt`` patterns (each reload of a
+regex rule leaks memory in durable-rules). A phrase counts when it appears as whole
+words in a clause and no negation cue ("denies", "not", "no") stands within a few words
+before it in the same clause, so "denies restlessness" and "not relieved by walking" do
+not fire the feature they mention.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["PhraseBook", "TextFeatures"]
+
+_CLAUSE_BREAK = re.compile(r"[.;:!?\n]+|\bbut\b|\bhowever\b|\balthough\b")
+
+
+class _PhraseFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    regions: dict[str, list[str]]
+    features: dict[str, list[str]]
+    negations: list[str] = Field(min_length=1)
+    negation_window: int = Field(default=4, ge=1, le=10)
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    regions: frozenset[str]
+    features: frozenset[str]
+
+
+def _alternation(phrases: list[str]) -> re.Pattern[str]:
+    ordered = sorted({p.strip().lower() for p in phrases if p.strip()}, key=len, reverse=True)
+    body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ordered)
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])")
+
+
+class PhraseBook:
+    """Compiled phrase lists; ``read(text)`` gives the regions and features it states."""
+
+    def __init__(self, spec: _PhraseFile) -> None:
+        self._regions = {name: _alternation(p) for name, p in spec.regions.items()}
+        self._features = {name: _alternation(p) for name, p in spec.features.items()}
+        self._negation = _alternation(spec.negations)
+        self._window = spec.negation_window
+        self.feature_names = frozenset(spec.features)
+
+    @classmethod
+    def load(cls, path: Path) -> PhraseBook:
+        return cls(_PhraseFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))))
+
+    def read(self, *texts: str | None) -> TextFeatures:
+        regions: set[str] = set()
+        features: set[str] = set()
+        for text in texts:
+            if not text:
+                continue
+            for clause in _CLAUSE_BREAK.split(text.lower()):
+                regions.update(n for n, p in self._regions.items() if self._affirmed(p, clause))
+                features.update(n for n, p in self._features.items() if self._affirmed(p, clause))
+        return TextFeatures(frozenset(regions), frozenset(features))
+
+    def _affirmed(self, pattern: re.Pattern[str], clause: str) -> bool:
+        for hit in pattern.finditer(clause):
+            before = " ".join(clause[: hit.start()].split()[-self._window :])
+            if not self._negation.search(before):
+                return True
+        return False

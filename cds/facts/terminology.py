@@ -1,0 +1,129 @@
+"""Value sets from ``rules/valuesets/*.tsv``: recognise drugs and conditions by code or name.
+
+A drug is recognised, most specific first, by RxNorm ingredient code, RxNorm product
+code (resolved to its ingredients), ATC code, then by ingredient or brand name as a
+whole word in a display or free text (so "amisulpride hydrochloride 200 mg" counts, and
+"clozapine" never matches "olanzapine"). Every code comes from shared/terminology.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ATC",
+    "ICD10CM",
+    "RXNORM",
+    "SNOMED",
+    "ConditionConcept",
+    "Drug",
+    "DrugMatch",
+    "Terminology",
+]
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@dataclass(frozen=True)
+class Drug:
+    ingredient: str
+    drug_class: str
+    subclass: str
+    provoking: bool
+
+
+@dataclass(frozen=True)
+class DrugMatch:
+    drug: Drug
+    recognised_by: str
+
+
+@dataclass(frozen=True)
+class ConditionConcept:
+    category: str
+    concept: str
+    display: str
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        lines = (line for line in handle if not line.startswith("#"))
+        yield from csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+
+
+def _split(cell: str | None) -> list[str]:
+    return [part.strip() for part in (cell or "").split(";") if part.strip()]
+
+
+class Terminology:
+    """Lookup tables built once per rules directory, shared read-only by requests."""
+
+    def __init__(
+        self,
+        drugs: dict[str, Drug],
+        by_code: dict[tuple[str, str], list[tuple[str, str]]],
+        names: dict[str, str],
+        conditions: dict[tuple[str, str], ConditionConcept],
+    ) -> None:
+        self.drugs = drugs
+        self._by_code = by_code
+        self._names = names
+        self.conditions = conditions
+        alternatives = sorted(names, key=len, reverse=True)
+        self._name_pattern = re.compile(
+            r"\b(" + "|".join(re.escape(n) for n in alternatives) + r")\b", re.IGNORECASE
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> Terminology:
+        drugs: dict[str, Drug] = {}
+        by_code: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        names: dict[str, str] = {}
+        for row in _rows(directory / "drugs.tsv"):
+            name = row["ingredient"].strip().lower()
+            drugs[name] = Drug(name, row["drug_class"], row["subclass"], row["provoking"] == "yes")
+            names[name] = name
+            for brand in _split(row.get("brands")):
+                names[brand.lower()] = name
+            for code in _split(row["rxnorm_ingredient"]):
+                by_code.setdefault((RXNORM, code), []).append((name, "rxnorm-ingredient"))
+            for code in _split(row["atc"]):
+                by_code.setdefault((ATC, code), []).append((name, "atc"))
+        for row in _rows(directory / "drug_products.tsv"):
+            for name in _split(row["ingredients"]):
+                key = (RXNORM, row["rxnorm_code"])
+                by_code.setdefault(key, []).append((name, "rxnorm-product"))
+        conditions: dict[tuple[str, str], ConditionConcept] = {}
+        for row in _rows(directory / "conditions.tsv"):
+            concept = ConditionConcept(row["category"], row["concept"], row["display"])
+            conditions[(row["system"], row["code"])] = concept
+        return cls(drugs, by_code, names, conditions)
+
+    def match_codes(self, codings: Iterable[tuple[str | None, str | None]]) -> list[DrugMatch]:
+        """Drugs named by (system, code) pairs, one match per ingredient."""
+        found: dict[str, DrugMatch] = {}
+        for system, code in codings:
+            for name, how in self._by_code.get((system or "", code or ""), []):
+                found.setdefault(name, DrugMatch(self.drugs[name], how))
+        return list(found.values())
+
+    def match_text(self, texts: Iterable[str | None]) -> list[DrugMatch]:
+        """Drugs whose ingredient or brand name appears as a whole word in any text."""
+        found: dict[str, DrugMatch] = {}
+        for text in texts:
+            if not text:
+                continue
+            for hit in self._name_pattern.finditer(text):
+                name = self._names[hit.group(1).lower()]
+                found.setdefault(name, DrugMatch(self.drugs[name], "text"))
+        return list(found.values())
+
+    def condition(self, system: str | None, code: str | None) -> ConditionConcept | None:
+        return self.conditions.get((system or "", code or ""))

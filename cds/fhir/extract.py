@@ -1,0 +1,84 @@
+"""A patient's raw resources -> facts, validating only the resources the rules can use.
+
+Each MedicationRequest and Condition is first triaged on its raw JSON (is it a drug our
+value sets know, in a counted status? a current condition with a known code or a body
+region?). Only candidates go through full fhir.resources validation, once; this keeps a
+50-resource patient well under the cost of validating everything (see bench/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds.facts import (
+    Fact,
+    Knowledge,
+    condition_facts,
+    is_condition_candidate,
+    is_medication_candidate,
+    medication_facts,
+)
+from cds.fhir.records import InputIssue, PatientRecord
+from cds.fhir.validation import validate_condition, validate_medication_request
+
+__all__ = ["Extraction", "extract_facts"]
+
+
+@dataclass
+class Extraction:
+    facts: list[Fact] = field(default_factory=list)
+    issues: list[InputIssue] = field(default_factory=list)
+    validated: int = 0
+    skipped: int = 0
+
+
+def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -> Extraction:
+    """All facts of one request; invalid resources are reported in ``issues`` and skipped."""
+    out = Extraction(issues=list(record.issues))
+    terminology = knowledge.terminology
+    orders = [(r, True) for r in record.draft_orders] + [
+        (r, False) for r in record.medication_requests
+    ]
+    for i, (raw, draft) in enumerate(orders):
+        lookup = _medication_lookup(raw, record)
+        if not is_medication_candidate(raw, terminology, lookup):
+            out.skipped += 1
+            continue
+        where = f"{'draftOrders' if draft else 'prefetch'} MedicationRequest #{i}"
+        order, issue = validate_medication_request(raw, where)
+        out.validated += 1
+        if issue is not None:
+            out.issues.append(issue)
+            continue
+        out.facts.extend(
+            medication_facts(order, raw, terminology, lookup, draft=draft, today=today)
+        )
+    for i, raw in enumerate(record.conditions):
+        if not is_condition_candidate(raw, terminology, knowledge.phrases):
+            out.skipped += 1
+            continue
+        condition, issue = validate_condition(raw, f"prefetch Condition #{i}")
+        out.validated += 1
+        if issue is not None:
+            out.issues.append(issue)
+            continue
+        out.facts.extend(condition_facts(condition, raw, terminology, knowledge.phrases))
+    return out
+
+
+def _medication_lookup(
+    order: Mapping[str, Any], record: PatientRecord
+) -> Any:
+    contained = {
+        f"#{r['id']}": r
+        for r in order.get("contained") or []
+        if isinstance(r, Mapping) and r.get("resourceType") == "Medication" and "id" in r
+    }
+
+    def lookup(reference: str) -> Mapping[str, Any] | None:
+        return contained.get(reference) or record.medication(reference)
+
+    return lookup

@@ -1,0 +1,20 @@
+"""The CDS Hooks 2.0 protocol layer: wire models, services, routes, error mapping."""
+
+from cds.hooks.errors import install_error_handlers
+from cds.hooks.models import CardsResponse, DiscoveryResponse, HookRequest
+from cds.hooks.pipeline import Evaluation, evaluate, parse_request
+from cds.hooks.routes import router
+from cds.hooks.services import SERVICES, Service
+
+__all__ = [
+    "SERVICES",
+    "CardsResponse",
+    "DiscoveryResponse",
+    "Evaluation",
+    "HookRequest",
+    "Service",
+    "evaluate",
+    "install_error_handlers",
+    "parse_request",
+    "router",
+]

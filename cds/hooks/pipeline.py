@@ -1,0 +1,104 @@
+"""One hook call end to end, without HTTP: request -> records -> facts -> engine -> cards.
+
+Used by the HTTP route and by ``restless-cds eval``; returns what each stage produced
+and how long it took, so the CLI and the benchmark can show where the time goes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cds.cards import RenderContext, render_cards
+from cds.engine import EngineResult
+from cds.errors import Problem, RequestError
+from cds.facts import to_engine
+from cds.fhir import collect_record
+from cds.fhir.extract import Extraction, extract_facts
+from cds.hooks.models import HookRequest
+from cds.hooks.services import Service
+from cds.rulebase import RuleBase
+
+__all__ = ["Evaluation", "evaluate", "parse_request", "problems_from"]
+
+
+@dataclass
+class Evaluation:
+    cards: list[dict[str, Any]]
+    extraction: Extraction
+    engine: EngineResult
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    """Pydantic errors as ``field.path: message`` problems (never echoing the input)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(p) for p in error["loc"])
+        where = f"{prefix}.{path}" if prefix and path else (prefix or path or "(body)")
+        problems.append(Problem(where, error["msg"]))
+    return problems
+
+
+def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
+    """Validate a hook request body; ``RequestError`` names each bad field."""
+    try:
+        if isinstance(body, Mapping):
+            return HookRequest.model_validate(body)
+        return HookRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestError(problems_from(exc)) from exc
+
+
+def _context(request: HookRequest, service: Service) -> BaseModel:
+    if request.hook != service.hook:
+        message = f"service '{service.id}' answers '{service.hook}', not '{request.hook}'"
+        raise RequestError([Problem("hook", message)])
+    try:
+        return service.context_model.model_validate(request.context)
+    except ValidationError as exc:
+        raise RequestError(problems_from(exc, "context")) from exc
+
+
+def evaluate(
+    request: HookRequest,
+    service: Service,
+    rulebase: RuleBase,
+    *,
+    source_label: str,
+    override_system: str,
+    today: dt.date | None = None,
+) -> Evaluation:
+    clock = time.perf_counter
+    marks = [clock()]
+    context = _context(request, service)
+    draft_orders = getattr(context, "draftOrders", None)
+    record = collect_record(draft_orders, request.prefetch, service.required)
+    marks.append(clock())
+    extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())
+    marks.append(clock())
+    result = rulebase.engine.evaluate([to_engine(f) for f in extraction.facts])
+    marks.append(clock())
+    compiled = rulebase.compiled
+    drafts = {
+        f"MedicationRequest/{r['id']}": r for r in record.draft_orders if isinstance(r.get("id"), str)
+    }
+    render = RenderContext(
+        templates=compiled.cards,
+        sources=compiled.sources,
+        config=compiled.config,
+        rules_version=rulebase.version,
+        source_label=source_label,
+        override_system=override_system,
+        draft_orders=drafts,
+    )
+    cards = render_cards(result.outcomes, render)
+    marks.append(clock())
+    stages = ("request", "facts", "engine", "cards")
+    timings = {s: round((b - a) * 1000, 3) for s, a, b in zip(stages, marks, marks[1:], strict=False)}
+    return Evaluation(cards, extraction, result, timings)

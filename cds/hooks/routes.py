@@ -1,0 +1,94 @@
+"""HTTP routes: discovery and service calls (#discovery, #calling-a-cds-service)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from cds.errors import UnknownServiceError
+from cds.hooks.errors import PayloadTooLargeError
+from cds.hooks.models import CardsResponse, DiscoveryResponse
+from cds.hooks.pipeline import evaluate, parse_request
+from cds.hooks.services import SERVICES, Service
+from cds.rulebase import RuleBase
+from cds.settings import Settings
+
+__all__ = ["router"]
+
+log = logging.getLogger("cds.hooks")
+router = APIRouter()
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_rulebase(request: Request) -> RuleBase:
+    rulebase: RuleBase = request.app.state.rulebase
+    return rulebase
+
+
+def get_service(service_id: str) -> Service:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise UnknownServiceError(f"no CDS service '{service_id[:100]}'")
+    return service
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RuleBaseDep = Annotated[RuleBase, Depends(get_rulebase)]
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def _json(model: CardsResponse | DiscoveryResponse) -> Response:
+    return Response(model.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+@router.get("/cds-services")
+def discovery(rulebase: RuleBaseDep) -> Response:
+    services = [s.definition(rulebase.version) for s in SERVICES.values()]
+    return _json(DiscoveryResponse(services=services))
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/cds-services/{service_id}")
+async def call_service(
+    request: Request, service: ServiceDep, rulebase: RuleBaseDep, settings: SettingsDep
+) -> Response:
+    body = await _read_body(request, settings.max_body_bytes)
+    hook_request = parse_request(body)
+    result = evaluate(
+        hook_request,
+        service,
+        rulebase,
+        source_label=settings.source_label,
+        override_system=settings.override_system_uri,
+    )
+    response = CardsResponse.model_validate({"cards": result.cards})
+    for issue in result.extraction.issues:
+        log.warning("hook %s: %s: %s", hook_request.hookInstance, issue.where, issue.message)
+    log.info(
+        "hook %s service=%s cards=%d facts=%d timings_ms=%s",
+        hook_request.hookInstance,
+        service.id,
+        len(result.cards),
+        len(result.extraction.facts),
+        result.timings_ms,
+    )
+    return _json(response)
