@@ -46,8 +46,13 @@ def serve(
 
     overrides: dict[str, Any] = {
         k: v
-        for k, v in {"host": host, "port": port, "rules_dir": rules_dir, "workers": workers,
-                     "log_level": log_level}.items()
+        for k, v in {
+            "host": host,
+            "port": port,
+            "rules_dir": rules_dir,
+            "workers": workers,
+            "log_level": log_level,
+        }.items()
         if v is not None
     }
     settings = Settings(**overrides)
@@ -86,7 +91,8 @@ def eval_command(request_file: Path, rules_dir: Path | None, service_id: str | N
     from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
     from cds.rulebase import load_rulebase
 
-    settings = Settings(**({"rules_dir": rules_dir} if rules_dir else {}))
+    overrides: dict[str, Any] = {"rules_dir": rules_dir} if rules_dir else {}
+    settings = Settings(**overrides)
     try:
         request = parse_request(request_file.read_bytes())
         service = SERVICES.get(service_id or "") or next(

@@ -23,9 +23,7 @@ PHRASES_FILE = "phrases.yaml"
 
 def rule_files(rules_dir: Path) -> list[Path]:
     """The rule files of a directory: every top-level ``*.yaml`` but config and phrases."""
-    return sorted(
-        p for p in rules_dir.glob("*.yaml") if p.name not in {CONFIG_FILE, PHRASES_FILE}
-    )
+    return sorted(p for p in rules_dir.glob("*.yaml") if p.name not in {CONFIG_FILE, PHRASES_FILE})
 
 
 def _content_hash(rules_dir: Path) -> str:

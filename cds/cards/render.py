@@ -125,7 +125,9 @@ def _suggestions(
     current = values.get("current_mg")
     targets: list[tuple[str, float]] = []
     if isinstance(current, int | float) and 0 < current < ordered:
-        targets.append((f"Keep the current dose ({_display_value(float(current))} mg/day)", current))
+        targets.append(
+            (f"Keep the current dose ({_display_value(float(current))} mg/day)", current)
+        )
     base = current if isinstance(current, int | float) and 0 < current <= ordered else ordered
     lower = _round_sig(base * (1 - float(fraction)))
     targets.append((f"{spec.label} (about {_display_value(lower)} mg/day)", lower))
@@ -151,7 +153,7 @@ def _suggestions(
 def _round_sig(value: float, digits: int = 2) -> float:
     if value == 0:
         return 0.0
-    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
 _MASS_UNITS = frozenset({"mg", "g", "mcg", "ug", "µg"})

@@ -11,7 +11,7 @@ checks only the first key of a multi-key condition object (found here, not in th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -22,7 +22,7 @@ from cds.cards.templates import (
     EvidenceSource,
     placeholders,
 )
-from cds.engine.expressions import Const, ExpressionError, Ref, Value, parse_value
+from cds.engine.expressions import Const, ExpressionError, Value, parse_value
 from cds.engine.runtime import GATE_FACT, end_rule_name
 from cds.engine.schema import Condition, ConfigFile, Rule, RuleFile
 from cds.engine.yamlpos import Loc, LocatedYaml
@@ -133,9 +133,7 @@ class _LocatedError(Exception):
 _Model = TypeVar("_Model", ConfigFile, RuleFile)
 
 
-def _validate(
-    located: LocatedYaml, model: type[_Model], problems: list[Problem]
-) -> _Model | None:
+def _validate(located: LocatedYaml, model: type[_Model], problems: list[Problem]) -> _Model | None:
     try:
         return model.model_validate(located.data)
     except ValidationError as exc:
@@ -213,9 +211,9 @@ def _compile_rule(
     rule: Rule, stage: int, schema: FactSchema, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
     conditions: list[dict[str, Any]] = [{_GATE_ALIAS: _gate(stage)}]
-    bound: dict[str, str] = {}
+    scope = _Scope(schema, settings)
     for j, cond in enumerate(rule.when):
-        if cond.alias in _RESERVED_ALIASES or cond.alias in bound:
+        if cond.alias in _RESERVED_ALIASES or cond.alias in scope.bound:
             raise _LocatedError(("when", j, "as"), f"alias '{cond.alias}' is reserved or reused")
         tests: list[dict[str, Any]] = [{"fact": cond.fact_type}]
         attrs = schema[cond.fact_type]
@@ -225,7 +223,7 @@ def _compile_rule(
                 msg = f"'{cond.fact_type}' has no attribute '{attr}' (known: {known})"
                 raise _LocatedError(("when", j, "where", attr), msg)
             try:
-                tests.extend(_tests(attr, attrs[attr], spec, bound, schema, settings))
+                tests.extend(scope.tests(attr, attrs[attr], spec))
             except (ExpressionError, ValueError) as exc:
                 raise _LocatedError(("when", j, "where", attr), str(exc)) from exc
         expr = tests[0] if len(tests) == 1 else {"$and": tests}
@@ -234,63 +232,55 @@ def _compile_rule(
         else:
             assert cond.alias is not None
             conditions.append({cond.alias: expr})
-            bound[cond.alias] = cond.fact_type
+            scope.bound[cond.alias] = cond.fact_type
     return {"all": conditions, "pri": rule.priority}
 
 
-def _tests(
-    attr: str,
-    attr_type: type,
-    spec: Any,
-    bound: Mapping[str, str],
-    schema: FactSchema,
-    settings: Mapping[str, Any],
-) -> list[dict[str, Any]]:
-    if not isinstance(spec, dict):
-        return [_compare(None, attr, attr_type, spec, bound, schema, settings)]
-    tests: list[dict[str, Any]] = []
-    for op, operand in spec.items():
-        if op in _OPERATORS:
-            tests.append(_compare(op, attr, attr_type, operand, bound, schema, settings))
-        elif op == "in":
-            if not isinstance(operand, list) or not operand:
-                raise ValueError("'in' takes a non-empty list")
-            options = [_compare(None, attr, attr_type, v, bound, schema, settings) for v in operand]
-            tests.append({"$or": options} if len(options) > 1 else options[0])
-        elif op == "exists":
-            if not isinstance(operand, bool):
-                raise ValueError("'exists' takes true or false")
-            tests.append({"$ex" if operand else "$nex": {attr: 1}})
+@dataclass
+class _Scope:
+    """The aliases bound so far in one rule, for compiling its attribute tests."""
+
+    schema: FactSchema
+    settings: Mapping[str, Any]
+    bound: dict[str, str] = field(default_factory=dict)
+
+    def tests(self, attr: str, attr_type: type, spec: Any) -> list[dict[str, Any]]:
+        if not isinstance(spec, dict):
+            return [self.compare(None, attr, attr_type, spec)]
+        tests: list[dict[str, Any]] = []
+        for op, operand in spec.items():
+            if op in _OPERATORS:
+                tests.append(self.compare(op, attr, attr_type, operand))
+            elif op == "in":
+                if not isinstance(operand, list) or not operand:
+                    raise ValueError("'in' takes a non-empty list")
+                options = [self.compare(None, attr, attr_type, v) for v in operand]
+                tests.append({"$or": options} if len(options) > 1 else options[0])
+            elif op == "exists":
+                if not isinstance(operand, bool):
+                    raise ValueError("'exists' takes true or false")
+                tests.append({"$ex" if operand else "$nex": {attr: 1}})
+            else:
+                raise ValueError(f"unknown test '{op}' (use gt, gte, lt, lte, ne, in, exists)")
+        return tests
+
+    def compare(self, op: str | None, attr: str, attr_type: type, raw: Any) -> dict[str, Any]:
+        value = parse_value(raw, self.bound.keys(), self.settings)
+        if isinstance(value, Const):
+            _check_type(attr, attr_type, value.value)
+            right: Any = value.value
         else:
-            raise ValueError(f"unknown test '{op}' (use gt, gte, lt, lte, ne, in, exists)")
-    return tests
-
-
-def _compare(
-    op: str | None,
-    attr: str,
-    attr_type: type,
-    raw: Any,
-    bound: Mapping[str, str],
-    schema: FactSchema,
-    settings: Mapping[str, Any],
-) -> dict[str, Any]:
-    value = parse_value(raw, bound.keys(), settings)
-    if isinstance(value, Const):
-        _check_type(attr, attr_type, value.value)
-        right: Any = value.value
-    else:
-        ref_attrs = schema[bound[value.alias]]
-        if value.minus is not None:
-            raise ExpressionError("a difference of two facts can only be used in 'with'")
-        if value.attr not in ref_attrs:
-            raise ExpressionError(f"'{value.alias}' has no attribute '{value.attr}'")
-        right = {value.alias: value.attr}
-        if value.offset:
-            right = {"$add": {"$l": right, "$r": value.offset}}
-    if op is None:
-        return {attr: right}
-    return {_OPERATORS[op]: {attr: right}}
+            ref_attrs = self.schema[self.bound[value.alias]]
+            if value.minus is not None:
+                raise ExpressionError("a difference of two facts can only be used in 'with'")
+            if value.attr not in ref_attrs:
+                raise ExpressionError(f"'{value.alias}' has no attribute '{value.attr}'")
+            right = {value.alias: value.attr}
+            if value.offset:
+                right = {"$add": {"$l": right, "$r": value.offset}}
+        if op is None:
+            return {attr: right}
+        return {_OPERATORS[op]: {attr: right}}
 
 
 def _check_type(attr: str, attr_type: type, value: Any) -> None:

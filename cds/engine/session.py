@@ -73,7 +73,9 @@ class RuleEngine:
 
         def on_action(rule_name: str, bindings: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             rule = rules[rule_name]
-            bound = {alias: _plain(fact) for alias, fact in bindings.items() if alias in _aliases(rule)}
+            bound = {
+                alias: _plain(fact) for alias, fact in bindings.items() if alias in _aliases(rule)
+            }
             values = _resolve(rule.values, bound)
             if rule.derive_fact is not None:
                 derived = {"fact": rule.derive_fact, **values}

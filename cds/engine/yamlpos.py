@@ -15,7 +15,7 @@ import yaml
 
 from cds.errors import Problem, RulesError
 
-__all__ = ["LocatedYaml", "Loc", "load_located_yaml"]
+__all__ = ["Loc", "LocatedYaml", "load_located_yaml"]
 
 Loc = tuple[str | int, ...]
 

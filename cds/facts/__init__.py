@@ -8,8 +8,7 @@ from cds.facts.conditions import condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
 from cds.facts.knowledge import Knowledge
-from cds.facts.medications import is_candidate as is_medication_candidate
-from cds.facts.medications import medication_facts
+from cds.facts.medications import candidate_drugs, medication_facts
 from cds.facts.model import (
     FACT_SCHEMA,
     ComplaintFact,
@@ -32,10 +31,10 @@ __all__ = [
     "PhraseBook",
     "Terminology",
     "TextFeatures",
+    "candidate_drugs",
     "condition_facts",
     "epoch_day",
     "is_condition_candidate",
-    "is_medication_candidate",
     "medication_facts",
     "mg_per_day",
     "to_engine",

@@ -32,7 +32,8 @@ _RESTLESS_CATEGORY = "restless_syndrome"
 def _status_codes(value: Any) -> set[str]:
     if not isinstance(value, Mapping):
         return set()
-    return {c.get("code") for c in value.get("coding") or [] if isinstance(c, Mapping)}
+    codings = [c for c in value.get("coding") or [] if isinstance(c, Mapping)]
+    return {c["code"] for c in codings if isinstance(c.get("code"), str)}
 
 
 def is_current(resource: Mapping[str, Any]) -> bool:
@@ -82,7 +83,8 @@ def is_candidate(
         return False
     if _concepts(resource, terminology):
         return True
-    return bool(phrases.read(*_texts(resource)).regions)
+    texts = _texts(resource)
+    return phrases.mentions_region(*texts) and bool(phrases.read(*texts).regions)
 
 
 def condition_facts(
@@ -97,7 +99,9 @@ def condition_facts(
     texts = _texts(raw)
     display = texts[0] if texts else "condition"
     concepts = _concepts(raw, terminology)
-    complaint_regions = {COMPLAINT_CATEGORIES[c.category] for c in concepts if c.category in COMPLAINT_CATEGORIES}
+    complaint_regions = {
+        COMPLAINT_CATEGORIES[c.category] for c in concepts if c.category in COMPLAINT_CATEGORIES
+    }
     for concept in concepts:
         if concept.category not in COMPLAINT_CATEGORIES:
             yield FindingFact(concept.category, concept.concept, display, source, onset)

@@ -28,7 +28,15 @@ _UNIT_TO_MG = {
     "microgram": 0.001,
     "micrograms": 0.001,
 }
-_PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0, "mo": 30.0, "a": 365.0}
+_PERIOD_DAYS = {
+    "s": 1 / 86400,
+    "min": 1 / 1440,
+    "h": 1 / 24,
+    "d": 1.0,
+    "wk": 7.0,
+    "mo": 30.0,
+    "a": 365.0,
+}
 # HL7 GTSAbbreviation timing codes (R4 timing.code), as administrations per day
 _TIMING_CODES = {
     "QD": 1.0, "AM": 1.0, "PM": 1.0, "BED": 1.0, "QOD": 0.5, "BID": 2.0, "TID": 3.0,

@@ -14,7 +14,7 @@ from cds.facts.dosage import mg_per_day
 from cds.facts.model import MedicationFact, epoch_day
 from cds.facts.terminology import DrugMatch, Terminology
 
-__all__ = ["COUNTED_STATUSES", "is_candidate", "medication_facts"]
+__all__ = ["COUNTED_STATUSES", "candidate_drugs", "medication_facts", "recognise"]
 
 COUNTED_STATUSES = frozenset({"active", "draft", "on-hold"})
 """Orders that expose the patient now or are about to (R4 medicationrequest-status)."""
@@ -56,26 +56,26 @@ def recognise(
     return terminology.match_codes(pairs) or terminology.match_text(texts)
 
 
-def is_candidate(
+def candidate_drugs(
     resource: Mapping[str, Any], terminology: Terminology, lookup: MedicationLookup
-) -> bool:
-    """Worth validating: a counted status and a drug our value sets know."""
-    return resource.get("status") in COUNTED_STATUSES and bool(
-        recognise(resource, terminology, lookup)
-    )
+) -> list[DrugMatch]:
+    """The drugs of an order worth validating: in a counted status, known to our value
+    sets. Empty means the order is skipped without FHIR validation."""
+    if resource.get("status") not in COUNTED_STATUSES:
+        return []
+    return recognise(resource, terminology, lookup)
 
 
 def medication_facts(
     order: Any,
     raw: Mapping[str, Any],
-    terminology: Terminology,
+    matches: list[DrugMatch],
     lookup: MedicationLookup,
     *,
     draft: bool,
     today: dt.date,
 ) -> Iterable[MedicationFact]:
-    """One fact per recognised ingredient of a validated R4B MedicationRequest."""
-    matches = recognise(raw, terminology, lookup)
+    """One fact per recognised ingredient (``matches``) of a validated MedicationRequest."""
     daily = mg_per_day(order.dosageInstruction) if len(matches) == 1 else None
     start = _start_day(order) or (epoch_day(today) if draft else None)
     _, texts = _raw_codes(_raw_medication_concept(raw, lookup))

@@ -48,6 +48,7 @@ class PhraseBook:
     def __init__(self, spec: _PhraseFile) -> None:
         self._regions = {name: _alternation(p) for name, p in spec.regions.items()}
         self._features = {name: _alternation(p) for name, p in spec.features.items()}
+        self._any_region = _alternation([p for ps in spec.regions.values() for p in ps])
         self._negation = _alternation(spec.negations)
         self._window = spec.negation_window
         self.feature_names = frozenset(spec.features)
@@ -66,6 +67,10 @@ class PhraseBook:
                 regions.update(n for n, p in self._regions.items() if self._affirmed(p, clause))
                 features.update(n for n, p in self._features.items() if self._affirmed(p, clause))
         return TextFeatures(frozenset(regions), frozenset(features))
+
+    def mentions_region(self, *texts: str | None) -> bool:
+        """Cheap pre-check: does any text name a body region (negation not considered)?"""
+        return any(text and self._any_region.search(text.lower()) for text in texts)
 
     def _affirmed(self, pattern: re.Pattern[str], clause: str) -> bool:
         for hit in pattern.finditer(clause):

@@ -16,9 +16,9 @@ from typing import Any
 from cds.facts import (
     Fact,
     Knowledge,
+    candidate_drugs,
     condition_facts,
     is_condition_candidate,
-    is_medication_candidate,
     medication_facts,
 )
 from cds.fhir.records import InputIssue, PatientRecord
@@ -44,7 +44,8 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
     ]
     for i, (raw, draft) in enumerate(orders):
         lookup = _medication_lookup(raw, record)
-        if not is_medication_candidate(raw, terminology, lookup):
+        matches = candidate_drugs(raw, terminology, lookup)
+        if not matches:
             out.skipped += 1
             continue
         where = f"{'draftOrders' if draft else 'prefetch'} MedicationRequest #{i}"
@@ -53,9 +54,7 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
         if issue is not None:
             out.issues.append(issue)
             continue
-        out.facts.extend(
-            medication_facts(order, raw, terminology, lookup, draft=draft, today=today)
-        )
+        out.facts.extend(medication_facts(order, raw, matches, lookup, draft=draft, today=today))
     for i, raw in enumerate(record.conditions):
         if not is_condition_candidate(raw, terminology, knowledge.phrases):
             out.skipped += 1
@@ -69,9 +68,7 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
     return out
 
 
-def _medication_lookup(
-    order: Mapping[str, Any], record: PatientRecord
-) -> Any:
+def _medication_lookup(order: Mapping[str, Any], record: PatientRecord) -> Any:
     contained = {
         f"#{r['id']}": r
         for r in order.get("contained") or []

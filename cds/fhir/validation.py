@@ -29,7 +29,9 @@ def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, Inpu
         return None, InputIssue(where, message)
 
 
-def validate_medication_request(raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
+def validate_medication_request(
+    raw: Mapping[str, Any], where: str
+) -> tuple[Any, InputIssue | None]:
     return _validate(MedicationRequest, raw, where)
 
 

@@ -34,7 +34,10 @@ class PayloadTooLargeError(Exception):
 
 
 def operation_outcome(
-    status: int, problems: Sequence[Problem], code: str = "invalid", headers: dict[str, str] | None = None
+    status: int,
+    problems: Sequence[Problem],
+    code: str = "invalid",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     issues = [
         {
@@ -81,7 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _engine(_: Request, exc: EngineError) -> Response:
         log.error("rule engine failure: %s", exc)
         return operation_outcome(
-            503, [Problem("", "rule engine unavailable; retry")], code="transient", headers={"Retry-After": "1"}
+            503,
+            [Problem("", "rule engine unavailable; retry")],
+            code="transient",
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(HTTPException)

@@ -86,7 +86,9 @@ def evaluate(
     marks.append(clock())
     compiled = rulebase.compiled
     drafts = {
-        f"MedicationRequest/{r['id']}": r for r in record.draft_orders if isinstance(r.get("id"), str)
+        f"MedicationRequest/{r['id']}": r
+        for r in record.draft_orders
+        if isinstance(r.get("id"), str)
     }
     render = RenderContext(
         templates=compiled.cards,
@@ -100,5 +102,7 @@ def evaluate(
     cards = render_cards(result.outcomes, render)
     marks.append(clock())
     stages = ("request", "facts", "engine", "cards")
-    timings = {s: round((b - a) * 1000, 3) for s, a, b in zip(stages, marks, marks[1:], strict=False)}
+    timings = {
+        s: round((b - a) * 1000, 3) for s, a, b in zip(stages, marks, marks[1:], strict=False)
+    }
     return Evaluation(cards, extraction, result, timings)

@@ -1,0 +1,234 @@
+"""Per-request latency of an order-select call: in-process stages and over real HTTP.
+
+Run with ``make bench`` (or ``python -m bench.latency``). Writes
+``bench/results/latency.json`` and ``bench/results/latency.md``; the README quotes the
+Markdown. Not part of the test run: numbers depend on the machine.
+
+Requests measured:
+- ``restless-back``: fhir_examples/restless-back-amisulpride.json (3 resources);
+- ``patient-50``: the same patient with 47 unrelated resources added (non-provoking
+  medications and unrelated conditions), the size the latency target is set for.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+from cds.facts import to_engine
+from cds.fhir import collect_record
+from cds.fhir.extract import extract_facts
+from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
+from cds.rulebase import load_rulebase
+from cds.settings import bundled_rules_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+EXAMPLE = ROOT / "fhir_examples" / "restless-back-amisulpride.json"
+ITERATIONS = 2000
+HTTP_REQUESTS = 1000
+
+_OTHER_DRUGS = ["atorvastatin 20 mg", "metformin 500 mg", "lisinopril 10 mg", "omeprazole 20 mg"]
+_OTHER_CONDITIONS = ["Essential hypertension", "Hyperlipidaemia", "Gastro-oesophageal reflux"]
+
+
+def patient_with(extra: int) -> dict[str, Any]:
+    """The restless back request plus ``extra`` unrelated MedicationRequests/Conditions."""
+    request: dict[str, Any] = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    meds = request["prefetch"]["medications"]["entry"]
+    conditions = request["prefetch"]["conditions"]["entry"]
+    for i in range(extra):
+        if i % 2 == 0:
+            med = copy.deepcopy(meds[0]["resource"])
+            med["id"] = f"other-med-{i}"
+            med["medicationCodeableConcept"] = {"text": _OTHER_DRUGS[i % len(_OTHER_DRUGS)]}
+            meds.append({"resource": med})
+        else:
+            cond = copy.deepcopy(conditions[0]["resource"])
+            cond["id"] = f"other-condition-{i}"
+            cond["code"] = {"text": _OTHER_CONDITIONS[i % len(_OTHER_CONDITIONS)]}
+            cond.pop("note", None)
+            conditions.append({"resource": cond})
+    return request
+
+
+def _timeit(fn: Callable[[], object], n: int) -> dict[str, float]:
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 4),
+        "p95_ms": round(samples[int(0.95 * len(samples))], 4),
+        "p99_ms": round(samples[int(0.99 * len(samples))], 4),
+        "mean_ms": round(statistics.fmean(samples), 4),
+    }
+
+
+def in_process(name: str, body: bytes) -> dict[str, Any]:
+    """Each stage alone, then the whole server-side path (parse -> JSON out)."""
+    rulebase = load_rulebase(bundled_rules_dir())
+    service = SERVICES["restless-order-select"]
+    request = parse_request(body)
+    record = collect_record(request.context["draftOrders"], request.prefetch, service.required)
+    extraction = extract_facts(record, rulebase.knowledge, time_today())
+    facts = [to_engine(f) for f in extraction.facts]
+    result = evaluate(
+        request, service, rulebase, source_label="restless-cds", override_system="urn:x"
+    )
+    raw_resources = [*record.draft_orders, *record.medication_requests, *record.conditions]
+
+    def validate_everything() -> None:
+        for raw in raw_resources:
+            model = MedicationRequest if raw["resourceType"] == "MedicationRequest" else Condition
+            model.model_validate(raw)
+
+    def whole() -> bytes:
+        req = parse_request(body)
+        res = evaluate(req, service, rulebase, source_label="restless-cds", override_system="urn:x")
+        return (
+            CardsResponse.model_validate({"cards": res.cards})
+            .model_dump_json(exclude_none=True)
+            .encode()
+        )
+
+    stages = {
+        "parse_request": _timeit(lambda: parse_request(body), ITERATIONS),
+        "collect_resources": _timeit(
+            lambda: collect_record(
+                request.context["draftOrders"], request.prefetch, service.required
+            ),
+            ITERATIONS,
+        ),
+        "facts_incl_fhir_validation": _timeit(
+            lambda: extract_facts(record, rulebase.knowledge, time_today()), ITERATIONS
+        ),
+        "engine": _timeit(lambda: rulebase.engine.evaluate(facts), ITERATIONS),
+        "cards_and_json": _timeit(
+            lambda: CardsResponse.model_validate({"cards": result.cards}).model_dump_json(
+                exclude_none=True
+            ),
+            ITERATIONS,
+        ),
+        "server_side_total": _timeit(whole, ITERATIONS),
+        "reference_full_fhir_validation_of_all": _timeit(validate_everything, ITERATIONS // 4),
+    }
+    rulebase.close()
+    return {
+        "request": name,
+        "resources": len(raw_resources),
+        "validated": extraction.validated,
+        "skipped_by_triage": extraction.skipped,
+        "facts": len(facts),
+        "cards": len(result.cards),
+        "stages": stages,
+    }
+
+
+def time_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def over_http(bodies: dict[str, bytes]) -> dict[str, Any]:
+    """Sequential keep-alive requests to a real server process on loopback."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cds", "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=5) as client:
+            for _ in range(100):
+                try:
+                    client.get("/cds-services")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            results = {}
+            for name, body in bodies.items():
+                headers = {"content-type": "application/json"}
+
+                def call(body: bytes = body, headers: dict[str, str] = headers) -> None:
+                    response = client.post(
+                        "/cds-services/restless-order-select", content=body, headers=headers
+                    )
+                    response.raise_for_status()
+
+                for _ in range(50):
+                    call()
+                results[name] = _timeit(call, HTTP_REQUESTS)
+            return results
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"Measured {report['when']} on {report['machine']} (Python {report['python']}), "
+        f"{ITERATIONS} in-process iterations, {HTTP_REQUESTS} HTTP requests per row.",
+        "",
+        "| stage (p50 / p95 ms) | " + " | ".join(r["request"] for r in report["in_process"]) + " |",
+        "|---|" + "---|" * len(report["in_process"]),
+    ]
+    for stage in report["in_process"][0]["stages"]:
+        cells = [
+            f"{r['stages'][stage]['p50_ms']:.3f} / {r['stages'][stage]['p95_ms']:.3f}"
+            for r in report["in_process"]
+        ]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    http = [report["http"][r["request"]] for r in report["in_process"]]
+    http_cells = [f"{h['p50_ms']:.3f} / {h['p95_ms']:.3f}" for h in http]
+    lines.append("| HTTP round trip (client-side) | " + " | ".join(http_cells) + " |")
+    lines.append("")
+    for r in report["in_process"]:
+        lines.append(
+            f"- {r['request']}: {r['resources']} resources, {r['validated']} validated, "
+            f"{r['skipped_by_triage']} skipped by triage, {r['facts']} facts, {r['cards']} card(s)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    bodies = {
+        "restless-back": EXAMPLE.read_bytes(),
+        "patient-50": json.dumps(patient_with(47)).encode(),
+    }
+    report = {
+        "when": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": platform.python_version(),
+        "in_process": [in_process(name, body) for name, body in bodies.items()],
+        "http": over_http(bodies),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latency.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "latency.md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
