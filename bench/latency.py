@@ -226,8 +226,21 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latency.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "latency.md").write_text(markdown(report), encoding="utf-8")
-    print(markdown(report))
+    table = markdown(report)
+    (RESULTS / "latency.md").write_text(table, encoding="utf-8")
+    _quote_in_readme(table)
+    print(table)
+
+
+def _quote_in_readme(table: str) -> None:
+    """Replace the README's bench section with the latest table."""
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- bench:start -->\n", "<!-- bench:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(head + start + table + end + tail, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -23,14 +23,29 @@ __all__ = ["create_app"]
 log = logging.getLogger("cds")
 
 
+def _configure_logging(level: str) -> None:
+    """Give the ``cds`` loggers a handler once; uvicorn configures only its own."""
+    logger = logging.getLogger("cds")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    _configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rulebase = load_rulebase(settings.rules_dir)
         app.state.rulebase = rulebase
         log.info("rules %s loaded from %s", rulebase.version, rulebase.directory)
+        log.warning(
+            "CDS client authentication is OFF: every call is accepted unsigned (%s)",
+            "loopback only" if settings.loopback_only else "REMOTE CALLS ALLOWED",
+        )
         try:
             yield
         finally:

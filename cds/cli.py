@@ -32,12 +32,20 @@ def main() -> None:
 )
 @click.option("--workers", type=int, default=None, help="Worker processes [default: 1].")
 @click.option("--log-level", default=None, help="Log level [default: info].")
+@click.option(
+    "--allow-unauthenticated-remote",
+    is_flag=True,
+    default=None,
+    help="Accept unsigned calls on a non-loopback interface (no JWT verification yet).",
+)
 def serve(
+    *,
     host: str | None,
     port: int | None,
     rules_dir: Path | None,
     workers: int | None,
     log_level: str | None,
+    allow_unauthenticated_remote: bool | None,
 ) -> None:
     """Serve the CDS Hooks endpoints with uvicorn."""
     import os
@@ -52,10 +60,17 @@ def serve(
             "rules_dir": rules_dir,
             "workers": workers,
             "log_level": log_level,
+            "allow_unauthenticated_remote": allow_unauthenticated_remote,
         }.items()
         if v is not None
     }
     settings = Settings(**overrides)
+    if not settings.loopback_only and not settings.allow_unauthenticated_remote:
+        raise click.UsageError(
+            f"refusing to serve unauthenticated calls on {settings.host}: CDS client JWT "
+            "verification is not configured. Bind to 127.0.0.1 or pass "
+            "--allow-unauthenticated-remote behind an authenticating proxy."
+        )
     _check_rules(settings.rules_dir)
     # Worker processes rebuild their settings from the environment: pass ours down.
     for name, value in settings.model_dump().items():

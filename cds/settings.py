@@ -11,7 +11,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "bundled_rules_dir"]
+__all__ = ["LOOPBACK_HOSTS", "Settings", "bundled_rules_dir"]
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def bundled_rules_dir() -> Path:
@@ -38,5 +40,11 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(default_factory=bundled_rules_dir)
     log_level: str = "info"
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    allow_unauthenticated_remote: bool = False
+    """Serve unsigned calls on a non-loopback interface (JWT client auth is not built yet)."""
     source_label: str = "restless-cds"
     override_system_uri: str = "urn:restless-cds:override-reason"
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
