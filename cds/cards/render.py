@@ -138,7 +138,8 @@ def _suggestions(
             continue
         description = (
             f"Change the draft order from {_display_value(float(ordered))} mg/day to "
-            f"{_display_value(float(target))} mg/day; review before signing."
+            f"{_display_value(float(target))} mg/day (the dosage free text is removed as it "
+            "stated the old dose); review before signing."
         )
         suggestions.append(
             {
@@ -166,8 +167,12 @@ def _is_mass_dose(quantity: Any) -> bool:
 
 
 def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | None:
-    """A copy of the draft with every mass dose multiplied by ``factor``."""
-    updated = copy.deepcopy(dict(order))
+    """A copy of the draft with every mass dose multiplied by ``factor``.
+
+    A changed instruction loses its free-text ``text`` and ``patientInstruction``: they
+    would still state the old dose, so the EHR must rebuild them from the structure.
+    """
+    updated = {**order, "dosageInstruction": copy.deepcopy(order.get("dosageInstruction"))}
     changed = False
     for dosage in updated.get("dosageInstruction") or []:
         for rate in dosage.get("doseAndRate") or []:
@@ -179,5 +184,7 @@ def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | N
                     assert isinstance(quantity, dict)
                     scaled = _round_sig(quantity["value"] * factor)
                     quantity["value"] = int(scaled) if scaled.is_integer() else scaled
+                    dosage.pop("text", None)
+                    dosage.pop("patientInstruction", None)
                     changed = True
     return updated if changed else None

@@ -2,8 +2,10 @@
 
 The R4B models read R4 payloads (the package's default R5 models reject R4
 MedicationRequests). Validation costs ~0.18 ms a resource here, so callers validate only
-the resources the rules will read; one invalid resource becomes an ``InputIssue`` naming
-its fields and is skipped, the rest of the request goes on.
+the resources the rules will read, and only the elements the rules read (plus the ones
+FHIR requires): narrative ``text``, ``meta``, identifiers and extensions of an EHR's
+resource are neither read nor paid for. One invalid resource becomes an ``InputIssue``
+naming its fields and is skipped; the rest of the request goes on.
 """
 
 from __future__ import annotations
@@ -20,9 +22,25 @@ from cds.fhir.records import InputIssue
 __all__ = ["validate_condition", "validate_medication_request"]
 
 
+_ONSET = ("onsetDateTime", "onsetAge", "onsetPeriod", "onsetRange", "onsetString")
+_ABATEMENT = tuple(a.replace("onset", "abatement") for a in _ONSET)
+_READ_ELEMENTS: dict[str, frozenset[str]] = {
+    "MedicationRequest": frozenset(
+        {"resourceType", "id", "status", "intent", "subject", "contained", "authoredOn",
+         "medicationCodeableConcept", "medicationReference", "dispenseRequest",
+         "dosageInstruction"}
+    ),
+    "Condition": frozenset(
+        {"resourceType", "id", "clinicalStatus", "verificationStatus", "code", "bodySite",
+         "subject", "recordedDate", "note", *_ONSET, *_ABATEMENT}
+    ),
+}  # fmt: skip
+
+
 def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
+    read = _READ_ELEMENTS[raw["resourceType"]]
     try:
-        return model.model_validate(raw), None
+        return model.model_validate({k: v for k, v in raw.items() if k in read}), None
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in e["loc"]) or "(resource)" for e in exc.errors()})
         message = f"invalid {raw.get('resourceType')}, skipped: " + ", ".join(fields[:5])
