@@ -1,8 +1,9 @@
 """Value sets from ``rules/valuesets/*.tsv``: recognise drugs and conditions by code or name.
 
 A drug is recognised, most specific first, by RxNorm ingredient code, RxNorm product
-code (resolved to its ingredients), ATC code, then by ingredient or brand name as a
-whole word in a display or free text (so "amisulpride hydrochloride 200 mg" counts, and
+code (resolved to its ingredients), ATC code, then by ingredient or brand name
+(``brands.tsv``: RxTerms and FDA Orange Book names) as a whole word in a display or free
+text (so "amisulpride hydrochloride 200 mg" counts, and
 "clozapine" never matches "olanzapine"). Every code comes from shared/terminology.
 """
 
@@ -96,6 +97,10 @@ class Terminology:
                 by_code.setdefault((RXNORM, code), []).append((name, "rxnorm-ingredient"))
             for code in _split(row["atc"]):
                 by_code.setdefault((ATC, code), []).append((name, "atc"))
+        brands = directory / "brands.tsv"
+        for row in _rows(brands) if brands.is_file() else []:
+            if row["ingredient"] in drugs:
+                names.setdefault(row["brand"].strip().lower(), row["ingredient"])
         for row in _rows(directory / "drug_products.tsv"):
             for name in _split(row["ingredients"]):
                 key = (RXNORM, row["rxnorm_code"])
