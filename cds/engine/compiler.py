@@ -22,7 +22,7 @@ from cds.cards.templates import (
     EvidenceSource,
     placeholders,
 )
-from cds.engine.expressions import Const, ExpressionError, Value, parse_value
+from cds.engine.expressions import Const, ExpressionError, Ref, Value, parse_value
 from cds.engine.runtime import GATE_FACT, end_rule_name
 from cds.engine.schema import Condition, ConfigFile, Rule, RuleFile
 from cds.engine.yamlpos import Loc, LocatedYaml
@@ -103,7 +103,9 @@ def compile_rules(
             stage = stages.get(rule.id, 1)
             try:
                 definition[rule.id] = _compile_rule(rule, stage, schema, settings)
-                compiled[rule.id] = _rule_metadata(rule, stage, located, settings, cards)
+                compiled[rule.id] = _rule_metadata(
+                    rule, stage, located, settings, cards, schema=schema
+                )
             except _LocatedError as exc:
                 problems.append(located.problem((*loc, *exc.loc), exc.message))
     if problems:
@@ -139,13 +141,17 @@ def _validate(located: LocatedYaml, model: type[_Model], problems: list[Problem]
     except ValidationError as exc:
         for error in exc.errors():
             loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
-            problems.append(located.problem(_strip_model_names(loc), error["msg"]))
+            problems.append(located.problem(_yaml_path(located, loc), error["msg"]))
         return None
 
 
-def _strip_model_names(loc: Loc) -> Loc:
-    # pydantic puts the failing union member's class name into loc; it is no YAML key
-    return tuple(p for p in loc if not (isinstance(p, str) and p[:1].isupper()))
+def _yaml_path(located: LocatedYaml, loc: Loc) -> Loc:
+    # pydantic may put a union member's name into loc; keep only parts the YAML has
+    path: Loc = ()
+    for part in loc:
+        if (*path, part) in located.marks:
+            path = (*path, part)
+    return path
 
 
 def _fact_schema(
@@ -165,13 +171,6 @@ def _fact_schema(
             attrs = schema.setdefault(derive.fact, {})
             for attr in derive.values:
                 attrs.setdefault(attr, object)
-    for located, rule_file in files:
-        for i, rule in enumerate(rule_file.rules):
-            for j, cond in enumerate(rule.when):
-                if cond.fact_type not in schema:
-                    key = "fact" if cond.fact else "absent"
-                    msg = f"unknown fact type '{cond.fact_type}'; no extractor or rule makes it"
-                    problems.append(located.problem(("rules", i, "when", j, key), msg))
     return schema
 
 
@@ -215,6 +214,10 @@ def _compile_rule(
     for j, cond in enumerate(rule.when):
         if cond.alias in _RESERVED_ALIASES or cond.alias in scope.bound:
             raise _LocatedError(("when", j, "as"), f"alias '{cond.alias}' is reserved or reused")
+        if cond.fact_type not in schema:
+            key = "fact" if cond.fact else "absent"
+            msg = f"unknown fact type '{cond.fact_type}'; no extractor or rule makes it"
+            raise _LocatedError(("when", j, key), msg)
         tests: list[dict[str, Any]] = [{"fact": cond.fact_type}]
         attrs = schema[cond.fact_type]
         for attr, spec in cond.where.items():
@@ -299,6 +302,8 @@ def _rule_metadata(
     located: LocatedYaml,
     settings: Mapping[str, Any],
     cards: Mapping[str, CardTemplate],
+    *,
+    schema: FactSchema,
 ) -> CompiledRule:
     aliases = {c.alias for c in rule.when if c.alias}
     if rule.then.derive:
@@ -313,10 +318,18 @@ def _rule_metadata(
         if missing:
             msg = f"card '{template}' needs values for: {', '.join(sorted(missing))}"
             raise _LocatedError(("then", "card", "with"), msg)
+    bound = {c.alias: c.fact_type for c in rule.when if c.alias}
     values: dict[str, Value] = {}
     for key, value in raw.items():
         try:
-            values[key] = parse_value(value, aliases, settings)
+            values[key] = parsed = parse_value(value, aliases, settings)
+            if isinstance(parsed, Ref):
+                refs = [(parsed.alias, parsed.attr)]
+                if parsed.minus is not None:
+                    refs.append(parsed.minus)
+                for alias, attr in refs:
+                    if attr not in schema[bound[alias]]:
+                        raise ExpressionError(f"'{alias}' has no attribute '{attr}'")
         except ExpressionError as exc:
             raise _LocatedError((*where, key), str(exc)) from exc
     return CompiledRule(

@@ -34,6 +34,7 @@ from cds.errors import EngineError
 __all__ = [
     "GATE_FACT",
     "MAX_FACTS_PER_SESSION",
+    "MAX_FACT_PROPERTIES",
     "ActionHandler",
     "EngineRuleset",
     "fnv1a32",
@@ -47,6 +48,10 @@ GATE_FACT = "__gate__"
 
 MAX_FACTS_PER_SESSION = 4000
 """Fact ids are ``"1"``..``"4000"``; ``tests/engine`` proves their hashes all differ."""
+
+MAX_FACT_PROPERTIES = 250
+"""durable-rules truncates a batch after a fact of 255+ properties, and crashes if more
+facts follow it; facts are refused well below that (``sid`` and ``id`` included)."""
 
 SID_POOL_SIZE = 256
 """Concurrent sessions per ruleset (the engine allows 1024)."""
@@ -220,10 +225,20 @@ def _run_session(
         counter += 1
         if counter > MAX_FACTS_PER_SESSION:
             raise EngineError(f"more than {MAX_FACTS_PER_SESSION} facts in one session")
-        return {**fact, "sid": sid, "id": str(counter)}
+        stamped = {**fact, "sid": sid, "id": str(counter)}
+        if len(stamped) > MAX_FACT_PROPERTIES:
+            raise EngineError(
+                f"a '{fact.get('fact')}' fact has {len(stamped)} properties; "
+                f"the engine takes at most {MAX_FACT_PROPERTIES}"
+            )
+        return stamped
 
-    batch = [stamp(f) for f in facts]
-    batch.append(stamp({"fact": GATE_FACT, "stage": 1}))
+    try:
+        batch = [stamp(f) for f in facts]
+        batch.append(stamp({"fact": GATE_FACT, "stage": 1}))
+    except EngineError:
+        lease.clean = True  # refused before anything reached the engine
+        raise
     started = finished = False
     try:
         state_handle = _check(_dre.assert_facts(handle, json.dumps(batch)), "assert")
