@@ -167,7 +167,8 @@ def _is_mass_dose(quantity: Any) -> bool:
 
 
 def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | None:
-    """A copy of the draft with every mass dose multiplied by ``factor``.
+    """A copy of the draft with every mass dose multiplied by ``factor``: doses, dose
+    ranges and the as-needed maxima (maxDosePerPeriod, maxDosePerAdministration).
 
     A changed instruction loses its free-text ``text`` and ``patientInstruction``: they
     would still state the old dose, so the EHR must rebuild them from the structure.
@@ -175,16 +176,17 @@ def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | N
     updated = {**order, "dosageInstruction": copy.deepcopy(order.get("dosageInstruction"))}
     changed = False
     for dosage in updated.get("dosageInstruction") or []:
+        maximum = dosage.get("maxDosePerPeriod") or {}
+        quantities = [maximum.get("numerator"), dosage.get("maxDosePerAdministration")]
         for rate in dosage.get("doseAndRate") or []:
-            quantities = [rate.get("doseQuantity")]
             dose_range = rate.get("doseRange") or {}
-            quantities += [dose_range.get("low"), dose_range.get("high")]
-            for quantity in quantities:
-                if _is_mass_dose(quantity):
-                    assert isinstance(quantity, dict)
-                    scaled = _round_sig(quantity["value"] * factor)
-                    quantity["value"] = int(scaled) if scaled.is_integer() else scaled
-                    dosage.pop("text", None)
-                    dosage.pop("patientInstruction", None)
-                    changed = True
+            quantities += [rate.get("doseQuantity"), dose_range.get("low"), dose_range.get("high")]
+        for quantity in quantities:
+            if _is_mass_dose(quantity):
+                assert isinstance(quantity, dict)
+                scaled = round(quantity["value"] * factor, 3)  # exact: no re-rounding per dose
+                quantity["value"] = int(scaled) if scaled.is_integer() else scaled
+                dosage.pop("text", None)
+                dosage.pop("patientInstruction", None)
+                changed = True
     return updated if changed else None

@@ -8,7 +8,7 @@ the engine's rule compiler checks every placeholder is supplied. Strict on purpo
 from __future__ import annotations
 
 import string
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -54,7 +54,7 @@ class SuggestionSpec(_Strict):
 
     kind: Literal["reduce-dose"]
     label: str = Field(min_length=3, max_length=120)
-    fraction: float | str
+    fraction: Annotated[float, Field(gt=0, lt=1)] | str
     order: str = Field(default="order", description="card value holding the draft's reference")
 
 

@@ -107,11 +107,10 @@ def epoch_day(value: dt.date | dt.datetime | str | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, str):
+        text = {4: value[:4] + "-01-01", 7: value[:7] + "-01"}.get(len(value), value[:10])
         try:
-            value = dt.date.fromisoformat(value[:10]) if len(value) >= 10 else None
+            value = dt.date.fromisoformat(text)
         except ValueError:
-            return None
-        if value is None:
             return None
     if isinstance(value, dt.datetime):
         value = value.date()

@@ -39,14 +39,16 @@ class TextFeatures:
 def _alternation(phrases: list[str]) -> re.Pattern[str]:
     ordered = sorted({p.strip().lower() for p in phrases if p.strip()}, key=len, reverse=True)
     body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ordered)
-    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])")
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
 
 
 class PhraseBook:
     """Compiled phrase lists; ``read(text)`` gives the regions and features it states."""
 
     def __init__(self, spec: _PhraseFile) -> None:
-        self._regions = {name: _alternation(p) for name, p in spec.regions.items()}
+        # one alternation over every region, longest phrase first, so "between the shoulder
+        # blades" (back) is one hit and its "shoulder" (arms) never a second one
+        self._region_of = {p.strip().lower(): n for n, ps in spec.regions.items() for p in ps}
         self._features = {name: _alternation(p) for name, p in spec.features.items()}
         self._any_region = _alternation([p for ps in spec.regions.values() for p in ps])
         self._negation = _alternation(spec.negations)
@@ -64,7 +66,11 @@ class PhraseBook:
             if not text:
                 continue
             for clause in _CLAUSE_BREAK.split(text.lower()):
-                regions.update(n for n, p in self._regions.items() if self._affirmed(p, clause))
+                regions.update(
+                    self._region_of[" ".join(hit.group(0).split())]
+                    for hit in self._any_region.finditer(clause)
+                    if not self._negated(clause, hit.start())
+                )
                 features.update(n for n, p in self._features.items() if self._affirmed(p, clause))
         return TextFeatures(frozenset(regions), frozenset(features))
 
@@ -72,9 +78,9 @@ class PhraseBook:
         """Cheap pre-check: does any text name a body region (negation not considered)?"""
         return any(text and self._any_region.search(text.lower()) for text in texts)
 
+    def _negated(self, clause: str, start: int) -> bool:
+        before = " ".join(clause[:start].split()[-self._window :])
+        return self._negation.search(before) is not None
+
     def _affirmed(self, pattern: re.Pattern[str], clause: str) -> bool:
-        for hit in pattern.finditer(clause):
-            before = " ".join(clause[: hit.start()].split()[-self._window :])
-            if not self._negation.search(before):
-                return True
-        return False
+        return any(not self._negated(clause, hit.start()) for hit in pattern.finditer(clause))

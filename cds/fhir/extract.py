@@ -39,10 +39,10 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
     """All facts of one request; invalid resources are reported in ``issues`` and skipped."""
     out = Extraction(issues=list(record.issues))
     terminology = knowledge.terminology
-    orders = [(r, True) for r in record.draft_orders] + [
-        (r, False) for r in record.medication_requests
+    orders = [(i, r, True) for i, r in enumerate(record.draft_orders)] + [
+        (i, r, False) for i, r in enumerate(record.medication_requests)
     ]
-    for i, (raw, draft) in enumerate(orders):
+    for i, raw, draft in orders:
         lookup = _medication_lookup(raw, record)
         matches = candidate_drugs(raw, terminology, lookup)
         if not matches:

@@ -47,6 +47,9 @@ def resources_in(value: Any, where: str, issues: list[InputIssue]) -> list[Mappi
     if not isinstance(value, Mapping):
         issues.append(InputIssue(where, "expected a FHIR resource or Bundle"))
         return []
+    if not isinstance(value.get("resourceType"), str):
+        issues.append(InputIssue(where, "expected a FHIR resource or Bundle"))
+        return []
     if value.get("resourceType") != "Bundle":
         return [value]
     found: list[Mapping[str, Any]] = []

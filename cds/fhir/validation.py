@@ -39,6 +39,9 @@ _READ_ELEMENTS: dict[str, frozenset[str]] = {
 
 def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
     read = _READ_ELEMENTS[raw["resourceType"]]
+    if raw.get("modifierExtension"):
+        kind = raw.get("resourceType")
+        return None, InputIssue(where, f"invalid {kind}, skipped: modifierExtension not supported")
     try:
         return model.model_validate({k: v for k, v in raw.items() if k in read}), None
     except ValidationError as exc:

@@ -1,0 +1,270 @@
+"""MedicationRequest -> medication facts: which drug, how much, since when, draft or not."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+from cds.facts import MedicationFact, Terminology, epoch_day
+from cds.facts.medications import MedicationLookup, candidate_drugs, medication_facts
+from tests.conftest import load_example
+from tests.facts.fhir_builders import ATC, RXNORM, dose, medication_request
+
+TODAY = dt.date(2026, 11, 20)
+
+
+def lookup_in(*medications: dict[str, Any]) -> MedicationLookup:
+    """Resolve references the way the request does: ``#id`` contained, else ``Medication/id``."""
+    table: dict[str, Mapping[str, Any]] = {}
+    for medication in medications:
+        table[f"#{medication['id']}"] = medication
+        table[f"Medication/{medication['id']}"] = medication
+    return table.get
+
+
+NO_MEDICATIONS = lookup_in()
+
+
+def medication(
+    id: str, codes: list[tuple[str, str]] | None = None, text: str | None = None
+) -> dict[str, Any]:
+    code: dict[str, Any] = {}
+    if codes:
+        code["coding"] = [{"system": s, "code": c} for s, c in codes]
+    if text:
+        code["text"] = text
+    return {"resourceType": "Medication", "id": id, "code": code}
+
+
+def facts(
+    raw: dict[str, Any],
+    terminology: Terminology,
+    lookup: MedicationLookup = NO_MEDICATIONS,
+    *,
+    draft: bool = False,
+) -> list[MedicationFact]:
+    """Facts the way extraction makes them: triage on raw JSON, then the validated model."""
+    matches = candidate_drugs(raw, terminology, lookup)
+    order = MedicationRequest.model_validate(raw)
+    return list(medication_facts(order, raw, matches, lookup, draft=draft, today=TODAY))
+
+
+# --- candidate_drugs: a counted status and a drug our value sets know ----------------------
+
+
+@pytest.mark.parametrize("status", ["active", "draft", "on-hold"])
+def test_counted_statuses_are_candidates(terminology: Terminology, status: str) -> None:
+    raw = medication_request(status=status, codes=[(RXNORM, "46303")])
+    found = candidate_drugs(raw, terminology, NO_MEDICATIONS)
+    assert [(m.drug.ingredient, m.recognised_by) for m in found] == [
+        ("amisulpride", "rxnorm-ingredient")
+    ]
+
+
+@pytest.mark.parametrize(
+    "status", ["stopped", "completed", "entered-in-error", "cancelled", "unknown", None]
+)
+def test_other_statuses_are_not_candidates(terminology: Terminology, status: str | None) -> None:
+    raw = medication_request(codes=[(RXNORM, "46303")])
+    raw["status"] = status
+    assert candidate_drugs(raw, terminology, NO_MEDICATIONS) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(medication_request(text="atorvastatin 20 mg"), id="unknown-drug"),
+        pytest.param(medication_request(codes=[(RXNORM, "83367")]), id="unknown-code"),
+        pytest.param(medication_request(), id="no-medication"),
+        pytest.param(
+            medication_request(medicationCodeableConcept="sertraline"), id="not-a-concept"
+        ),
+        pytest.param(
+            medication_request(medicationReference={"reference": "Medication/nowhere"}),
+            id="unresolved-reference",
+        ),
+        pytest.param(
+            medication_request(medicationReference={"display": "sertraline"}),
+            id="reference-without-reference",
+        ),
+    ],
+)
+def test_not_candidates(terminology: Terminology, raw: dict[str, Any]) -> None:
+    assert candidate_drugs(raw, terminology, NO_MEDICATIONS) == []
+
+
+def test_reference_to_contained_medication(terminology: Terminology) -> None:
+    contained = medication("med1", codes=[(RXNORM, "312743")])  # quetiapine 100 MG tablet
+    raw = medication_request(
+        contained=[contained], medicationReference={"reference": "#med1"}, dosages=[dose(100)]
+    )
+    lookup = lookup_in(contained)
+    assert candidate_drugs(raw, terminology, lookup)
+    (fact,) = facts(raw, terminology, lookup)
+    assert (fact.ingredient, fact.recognised_by, fact.mg_per_day) == (
+        "quetiapine",
+        "rxnorm-product",
+        100.0,
+    )
+
+
+def test_reference_to_medication_elsewhere_in_the_request(terminology: Terminology) -> None:
+    elsewhere = medication("m-ser", codes=[(ATC, "N06AB06")], text="sertraline 50 mg tablet")
+    raw = medication_request(medicationReference={"reference": "Medication/m-ser"})
+    lookup = lookup_in(elsewhere)
+    assert candidate_drugs(raw, terminology, lookup)
+    (fact,) = facts(raw, terminology, lookup)
+    assert (fact.ingredient, fact.recognised_by, fact.display) == (
+        "sertraline",
+        "atc",
+        "sertraline 50 mg tablet",
+    )
+
+
+def test_unresolved_reference_falls_back_to_its_display(terminology: Terminology) -> None:
+    raw = medication_request(
+        medicationReference={"reference": "Medication/elsewhere", "display": "Sertraline 50 mg"}
+    )
+    assert candidate_drugs(raw, terminology, NO_MEDICATIONS)
+    (fact,) = facts(raw, terminology)
+    assert (fact.ingredient, fact.recognised_by) == ("sertraline", "text")
+
+
+# --- medication_facts ---------------------------------------------------------------------
+
+
+def test_restless_back_active_order(terminology: Terminology) -> None:
+    active = load_example("restless-back-amisulpride.json")["prefetch"]["medications"]["entry"][0][
+        "resource"
+    ]
+    assert facts(active, terminology) == [
+        MedicationFact(
+            ingredient="amisulpride",
+            drug_class="antipsychotic",
+            subclass="atypical (benzamide)",
+            provoking=True,
+            status="active",
+            draft=False,
+            recognised_by="rxnorm-ingredient",
+            display="amisulpride 200 mg tablet",
+            source="MedicationRequest/amisulpride-600",
+            mg_per_day=600.0,
+            start_day=epoch_day(dt.date(2026, 10, 22)),
+        )
+    ]
+
+
+def test_restless_back_draft_order_starts_today(terminology: Terminology) -> None:
+    draft = load_example("restless-back-amisulpride.json")["context"]["draftOrders"]["entry"][0][
+        "resource"
+    ]
+    (fact,) = facts(draft, terminology, draft=True)
+    assert fact.draft
+    assert fact.status == "draft"
+    assert fact.mg_per_day == 800.0
+    assert fact.start_day == epoch_day(TODAY)
+    assert fact.source == "MedicationRequest/draft-amisulpride-800"
+
+
+def test_draft_with_authored_on_keeps_it(terminology: Terminology) -> None:
+    raw = medication_request(status="draft", codes=[(RXNORM, "46303")], authoredOn="2026-11-18")
+    (fact,) = facts(raw, terminology, draft=True)
+    assert fact.start_day == epoch_day(dt.date(2026, 11, 18))
+
+
+def test_active_without_authored_on_has_no_start(terminology: Terminology) -> None:
+    (fact,) = facts(medication_request(codes=[(RXNORM, "46303")]), terminology)
+    assert fact.start_day is None
+    assert not fact.draft
+
+
+def test_start_falls_back_to_dispense_validity(terminology: Terminology) -> None:
+    raw = medication_request(
+        codes=[(RXNORM, "46303")],
+        dispenseRequest={"validityPeriod": {"start": "2026-09-01", "end": "2027-03-01"}},
+    )
+    (fact,) = facts(raw, terminology)
+    assert fact.start_day == epoch_day(dt.date(2026, 9, 1))
+
+
+def test_authored_on_datetime(terminology: Terminology) -> None:
+    raw = medication_request(codes=[(RXNORM, "46303")], authoredOn="2026-10-22T09:15:00+02:00")
+    (fact,) = facts(raw, terminology)
+    assert fact.start_day == epoch_day(dt.date(2026, 10, 22))
+
+
+def test_prefetched_draft_status_counts_as_draft(terminology: Terminology) -> None:
+    (fact,) = facts(medication_request(status="draft", codes=[(RXNORM, "46303")]), terminology)
+    assert fact.draft
+
+
+def test_on_hold_order_is_a_fact(terminology: Terminology) -> None:
+    (fact,) = facts(medication_request(status="on-hold", codes=[(RXNORM, "46303")]), terminology)
+    assert (fact.status, fact.draft) == ("on-hold", False)
+
+
+def test_drug_named_only_by_text(terminology: Terminology) -> None:
+    raw = medication_request(text="Sertraline hydrochloride 50 mg", dosages=[dose(50)])
+    (fact,) = facts(raw, terminology)
+    assert fact.ingredient == "sertraline"
+    assert fact.drug_class == "antidepressant"
+    assert fact.provoking
+    assert fact.recognised_by == "text"
+    assert fact.display == "Sertraline hydrochloride 50 mg"
+    assert fact.mg_per_day == 50.0
+
+
+def test_codes_win_over_text(terminology: Terminology) -> None:
+    raw = medication_request(codes=[(RXNORM, "46303")], text="sertraline (mis-typed)")
+    assert [f.ingredient for f in facts(raw, terminology)] == ["amisulpride"]
+
+
+def test_display_falls_back_to_coding_display_then_ingredient(terminology: Terminology) -> None:
+    concept = {"coding": [{"system": RXNORM, "code": "46303", "display": "Amisulpride"}]}
+    (fact,) = facts(medication_request(concept=concept), terminology)
+    assert fact.display == "Amisulpride"
+    (fact,) = facts(medication_request(codes=[(RXNORM, "46303")]), terminology)
+    assert fact.display == "amisulpride"
+
+
+def test_non_provoking_drug_is_a_fact_with_provoking_false(terminology: Terminology) -> None:
+    (fact,) = facts(medication_request(codes=[(RXNORM, "6375")]), terminology)
+    assert (fact.ingredient, fact.provoking) == ("levodopa", False)
+
+
+def test_combination_product_gives_two_facts_without_dose(terminology: Terminology) -> None:
+    # 403969: fluoxetine 25 MG / olanzapine 6 MG Oral Capsule; a mg dose cannot be split
+    raw = medication_request(id="combo", codes=[(RXNORM, "403969")], dosages=[dose(31)])
+    found = facts(raw, terminology)
+    assert [(f.ingredient, f.drug_class) for f in found] == [
+        ("fluoxetine", "antidepressant"),
+        ("olanzapine", "antipsychotic"),
+    ]
+    assert all(f.mg_per_day is None for f in found)
+    assert {f.source for f in found} == {"MedicationRequest/combo"}
+
+
+def test_combination_by_text_gives_two_facts_without_dose(terminology: Terminology) -> None:
+    raw = medication_request(text="levodopa/carbidopa 100/25 mg", dosages=[dose(125)])
+    found = facts(raw, terminology)
+    assert sorted(f.ingredient for f in found) == ["carbidopa", "levodopa"]
+    assert all(f.mg_per_day is None for f in found)
+
+
+def test_unknown_dose_is_none(terminology: Terminology) -> None:
+    raw = medication_request(codes=[(RXNORM, "46303")], dosages=[dose(2, "tablet")])
+    (fact,) = facts(raw, terminology)
+    assert fact.mg_per_day is None
+
+
+def test_order_without_id_names_its_type(terminology: Terminology) -> None:
+    (fact,) = facts(medication_request(id=None, codes=[(RXNORM, "46303")]), terminology)
+    assert fact.source == "MedicationRequest"
+
+
+def test_unrecognised_order_gives_no_facts(terminology: Terminology) -> None:
+    assert facts(medication_request(text="atorvastatin 20 mg"), terminology) == []

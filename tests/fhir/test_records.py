@@ -1,0 +1,193 @@
+"""collect_record: the hook request's draft orders and prefetch -> one patient's raw resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cds.errors import PrefetchUnavailableError
+from cds.fhir import InputIssue, PatientRecord, collect_record, resources_in
+from tests.conftest import load_example
+from tests.facts.fhir_builders import condition, medication_request
+
+REQUIRED = ["medications", "conditions"]
+
+
+def bundle(*resources: Any, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "entry": [{"resource": r} for r in resources], **extra}
+
+
+def outcome() -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+
+
+def test_restless_back_example() -> None:
+    example = load_example("restless-back-amisulpride.json")
+    record = collect_record(example["context"]["draftOrders"], example["prefetch"], REQUIRED)
+    assert [r["id"] for r in record.draft_orders] == ["draft-amisulpride-800"]
+    assert [r["id"] for r in record.medication_requests] == ["amisulpride-600"]
+    assert [r["id"] for r in record.conditions] == ["back-itching"]
+    assert record.medications == {}
+    assert record.issues == []
+
+
+def test_bundle_without_type_is_read() -> None:
+    """draftOrders from some clients is a Bundle with no ``type``."""
+    drafts = bundle(medication_request(id="d1", status="draft", text="sertraline"))
+    assert "type" not in drafts
+    record = collect_record(drafts, {"medications": None, "conditions": None}, REQUIRED)
+    assert [r["id"] for r in record.draft_orders] == ["d1"]
+    assert record.issues == []
+
+
+def test_searchset_and_single_resources() -> None:
+    prefetch = {
+        "medications": bundle(medication_request(id="m1", text="sertraline"), type="searchset"),
+        "conditions": condition(id="c1", text="back itching"),  # a single resource
+    }
+    record = collect_record(None, prefetch, REQUIRED)
+    assert [r["id"] for r in record.medication_requests] == ["m1"]
+    assert [r["id"] for r in record.conditions] == ["c1"]
+    assert record.draft_orders == []
+
+
+def test_null_prefetch_value_means_no_data() -> None:
+    record = collect_record(None, {"medications": None, "conditions": None}, REQUIRED)
+    assert record == PatientRecord()
+
+
+def test_empty_bundle_means_no_data() -> None:
+    record = collect_record(None, {"medications": bundle(), "conditions": bundle()}, REQUIRED)
+    assert record == PatientRecord()
+
+
+@pytest.mark.parametrize(
+    ("prefetch", "missing"),
+    [
+        pytest.param({"conditions": None}, ["medications"], id="absent-key"),
+        pytest.param({"medications": outcome(), "conditions": None}, ["medications"], id="outcome"),
+        pytest.param({}, ["medications", "conditions"], id="empty-prefetch"),
+        pytest.param(None, ["medications", "conditions"], id="no-prefetch"),
+        pytest.param(
+            {"medications": outcome(), "patient": {"resourceType": "Patient"}},
+            ["medications", "conditions"],
+            id="outcome-and-absent",
+        ),
+    ],
+)
+def test_unavailable_required_data(prefetch: dict[str, Any] | None, missing: list[str]) -> None:
+    with pytest.raises(PrefetchUnavailableError) as raised:
+        collect_record(None, prefetch, REQUIRED)
+    assert raised.value.missing == missing
+    for key in missing:
+        assert key in str(raised.value)
+
+
+def test_operation_outcome_for_an_optional_key_is_ignored() -> None:
+    prefetch = {"medications": None, "conditions": None, "patient": outcome()}
+    assert collect_record(None, prefetch, REQUIRED) == PatientRecord()
+
+
+def test_nothing_required() -> None:
+    assert collect_record(None, None, []) == PatientRecord()
+
+
+def test_entries_without_resource_are_reported() -> None:
+    conditions = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"fullUrl": "urn:uuid:1"},
+            {"resource": condition(id="c1", text="back itching")},
+            {"resource": {"id": "no-type"}},
+            "not an entry",
+            {"resource": None},
+        ],
+    }
+    record = collect_record(None, {"medications": None, "conditions": conditions}, REQUIRED)
+    assert [r["id"] for r in record.conditions] == ["c1"]
+    assert record.issues == [
+        InputIssue("prefetch.conditions.entry[0]", "entry without a resource"),
+        InputIssue("prefetch.conditions.entry[2]", "entry without a resource"),
+        InputIssue("prefetch.conditions.entry[3]", "entry without a resource"),
+        InputIssue("prefetch.conditions.entry[4]", "entry without a resource"),
+    ]
+
+
+def test_issues_never_echo_the_data() -> None:
+    secret = {"resourceType": "Bundle", "entry": [{"request": {"url": "Patient/secret-123"}}]}
+    record = collect_record(secret, {"medications": None, "conditions": None}, REQUIRED)
+    assert "secret" not in repr(record.issues)
+    assert record.issues[0].where == "context.draftOrders.entry[0]"
+
+
+@pytest.mark.parametrize(
+    ("value", "issue"),
+    [
+        ([{"resourceType": "Condition"}], InputIssue("x", "expected a FHIR resource or Bundle")),
+        ("Bundle", InputIssue("x", "expected a FHIR resource or Bundle")),
+        ({"resourceType": "Bundle", "entry": "oops"}, InputIssue("x.entry", "expected a list")),
+        ({"resourceType": "Bundle", "entry": {"a": 1}}, InputIssue("x.entry", "expected a list")),
+    ],
+)
+def test_resources_in_malformed_values(value: Any, issue: InputIssue) -> None:
+    issues: list[InputIssue] = []
+    assert resources_in(value, "x", issues) == []
+    assert issues == [issue]
+
+
+def test_resources_in_bundle_with_null_entry() -> None:
+    issues: list[InputIssue] = []
+    assert resources_in({"resourceType": "Bundle", "entry": None}, "x", issues) == []
+    assert issues == []
+
+
+def test_prefetch_value_that_is_not_a_resource_is_reported_not_raised() -> None:
+    """BUG: a prefetch value that is a JSON object without ``resourceType`` passes
+    ``resources_in`` as a single resource and ``_file`` raises KeyError('resourceType'),
+    so one malformed prefetch value turns the whole call into an HTTP 500."""
+    prefetch = {"medications": {"total": 0}, "conditions": None}
+    record = collect_record(None, prefetch, REQUIRED)
+    assert record.medication_requests == []
+    assert [i.where for i in record.issues] == ["prefetch.medications"]
+
+
+def test_medications_are_indexed_for_references() -> None:
+    med = {"resourceType": "Medication", "id": "m-ser", "code": {"text": "sertraline"}}
+    contained_only = {"resourceType": "Medication", "code": {"text": "no id"}}
+    prefetch = {
+        "medications": bundle(med, contained_only, medication_request(id="mr")),
+        "conditions": None,
+    }
+    record = collect_record(None, prefetch, REQUIRED)
+    assert record.medications == {"Medication/m-ser": med}
+    assert record.medication("Medication/m-ser") is med
+    assert record.medication("Medication/other") is None
+    assert record.medication("#m-ser") is None  # contained references are the order's own
+
+
+def test_medication_in_draft_orders_is_indexed_too() -> None:
+    med = {"resourceType": "Medication", "id": "m-q", "code": {"text": "quetiapine"}}
+    drafts = bundle(med, medication_request(id="d1", status="draft"))
+    record = collect_record(drafts, {"medications": None, "conditions": None}, REQUIRED)
+    assert record.medication("Medication/m-q") is med
+    assert [r["id"] for r in record.draft_orders] == ["d1"]
+
+
+def test_other_resource_types_are_ignored() -> None:
+    prefetch = {
+        "patient": {"resourceType": "Patient", "id": "p1"},
+        "medications": bundle({"resourceType": "MedicationStatement", "id": "ms"}),
+        "conditions": bundle({"resourceType": "Observation", "id": "o"}),
+    }
+    assert collect_record(None, prefetch, REQUIRED) == PatientRecord()
+
+
+def test_draft_order_as_single_resource() -> None:
+    draft = medication_request(id="d1", status="draft")
+    record = collect_record(draft, {"medications": None, "conditions": None}, REQUIRED)
+    assert record.draft_orders == [draft]
+    assert record.medication_requests == []

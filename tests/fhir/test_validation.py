@@ -1,0 +1,75 @@
+"""R4B validation of one resource at a time: a model, or an issue naming the fields."""
+
+from __future__ import annotations
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+from cds.fhir import InputIssue, validate_condition, validate_medication_request
+from tests.facts.fhir_builders import ICD10CM, RXNORM, condition, dose, medication_request
+
+
+def test_valid_medication_request_gives_the_r4b_model() -> None:
+    raw = medication_request(
+        id="m", codes=[(RXNORM, "46303")], dosages=[dose(300, per=(2, 1, "d"))]
+    )
+    model, issue = validate_medication_request(raw, "here")
+    assert issue is None
+    assert isinstance(model, MedicationRequest)
+    assert model.id == "m"
+    assert model.model_dump(mode="json", exclude_none=True) == raw
+
+
+def test_valid_condition_gives_the_r4b_model() -> None:
+    model, issue = validate_condition(condition(codes=[(ICD10CM, "G25.81")]), "here")
+    assert issue is None
+    assert isinstance(model, Condition)
+    assert model.model_dump(mode="json", exclude_none=True)["code"] == {
+        "coding": [{"system": ICD10CM, "code": "G25.81"}]
+    }
+
+
+def test_invalid_resource_names_fields_not_values() -> None:
+    raw = medication_request(authoredOn="2026-99-99", subject="Patient/secret")
+    model, issue = validate_medication_request(raw, "prefetch MedicationRequest #3")
+    assert model is None
+    assert issue == InputIssue(
+        "prefetch MedicationRequest #3",
+        "invalid MedicationRequest, skipped: authoredOn, subject",
+    )
+
+
+def test_missing_required_element_is_invalid() -> None:
+    raw = condition()
+    del raw["subject"]
+    model, issue = validate_condition(raw, "c")
+    assert model is None
+    assert issue is not None
+    assert "subject" in issue.message
+
+
+def test_only_the_elements_read_are_validated() -> None:
+    raw = condition(
+        text="back itching",
+        meta={"lastUpdated": "not a date"},
+        identifier={"not": "a list"},
+        category="problem-list-item",
+    )
+    raw["text"] = {"status": "bogus-status-but-unread", "div": 7}
+    model, issue = validate_condition(raw, "c")
+    assert issue is None
+    assert model.code.text == "back itching"
+
+
+def test_unknown_modifier_extension_is_not_silently_ignored() -> None:
+    """BUG (FHIR R4 extensibility: a modifierExtension SHALL NOT be ignored): a
+    modifierExtension can reverse a resource's meaning, yet validation drops the element
+    and the condition is used as if it were plain. It should be refused with an issue."""
+    raw = condition(codes=[(ICD10CM, "G25.81")])
+    raw["modifierExtension"] = [
+        {"url": "http://example.org/fhir/StructureDefinition/not-present", "valueBoolean": True}
+    ]
+    model, issue = validate_condition(raw, "prefetch Condition #0")
+    assert model is None
+    assert issue is not None
+    assert "modifierExtension" in issue.message
