@@ -77,6 +77,13 @@ DRUGS_HEADER = (
     "source",
 )
 PRODUCTS_HEADER = ("rxnorm_code", "display", "ingredients", "brand", "valuesets")
+# Clinical re-filing of source categories, each with its reason.
+CATEGORY_OVERRIDES = {
+    # Non-specific restlessness and agitation (R45.1) is not a rest-provoked syndrome:
+    # filed under restless_syndrome it would read psychiatric agitation as coded RLS.
+    "Restlessness and agitation (non-specific)": "agitation",
+}
+
 CONDITIONS_HEADER = ("category", "concept", "system", "code", "display", "verified", "source")
 
 RXCUI_RE = re.compile(r"^[0-9]{1,9}$")
@@ -470,6 +477,7 @@ def build_condition_rows(conditions: Sequence[dict[str, str]]) -> tuple[list[lis
     categories: dict[tuple[str, str], set[str]] = {}
     for cond in conditions:
         concept = cond["concept"]
+        cond = {**cond, "category": CATEGORY_OVERRIDES.get(concept, cond["category"])}
         where = f"conditions.tsv {concept!r}"
         if cond["verified"].lower() == "no":
             skipped += 1

@@ -327,3 +327,12 @@ def test_partial_onset_date_takes_its_start(terminology: Terminology, phrases: P
     raw = condition(text="back itching", onsetDateTime="2026-11", recordedDate="2026-11-20")
     (complaint,) = facts(raw, terminology, phrases)
     assert complaint.onset_day == epoch_day(dt.date(2026, 11, 1))
+
+
+def test_nonspecific_agitation_is_not_a_coded_restless_syndrome(
+    terminology: Terminology, phrases: PhraseBook
+) -> None:
+    """R45.1 'Restlessness and agitation' must not read psychiatric agitation as RLS."""
+    found = facts(condition(codes=[(ICD10CM, "R45.1")]), terminology, phrases)
+    assert complaints(found) == []
+    assert [f.category for f in findings(found)] == ["agitation"]
