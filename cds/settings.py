@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     allow_unauthenticated_remote: bool = False
     """Serve unsigned calls on a non-loopback interface (JWT client auth is not built yet)."""
+    cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
+    """Browser clients (the CDS Hooks Sandbox) allowed to call; ``*`` for any."""
     source_label: str = "restless-cds"
     override_system_uri: str = "urn:restless-cds:override-reason"
 

@@ -475,9 +475,9 @@ def build_condition_rows(conditions: Sequence[dict[str, str]]) -> tuple[list[lis
     rows: list[list[str]] = []
     skipped = 0
     categories: dict[tuple[str, str], set[str]] = {}
-    for cond in conditions:
-        concept = cond["concept"]
-        cond = {**cond, "category": CATEGORY_OVERRIDES.get(concept, cond["category"])}
+    for source_row in conditions:
+        concept = source_row["concept"]
+        cond = {**source_row, "category": CATEGORY_OVERRIDES.get(concept, source_row["category"])}
         where = f"conditions.tsv {concept!r}"
         if cond["verified"].lower() == "no":
             skipped += 1

@@ -189,4 +189,14 @@ def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | N
                 dosage.pop("text", None)
                 dosage.pop("patientInstruction", None)
                 changed = True
-    return updated if changed else None
+    return _pruned(updated) if changed else None
+
+
+def _pruned(value: Any) -> Any:
+    """JSON without null or empty elements (#use-of-json), as FHIR JSON requires too."""
+    if isinstance(value, Mapping):
+        kept = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [p for p in (_pruned(v) for v in value) if p not in (None, "", [], {})]
+    return value

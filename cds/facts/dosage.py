@@ -9,11 +9,15 @@ that are sequential (different ``sequence`` numbers) and so cannot simply be add
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 __all__ = ["mg_per_day"]
+
+MAX_MG_PER_DAY = 1_000_000.0
+"""1 kg a day: any larger total is a data error, treated as an unknown dose."""
 
 _UNIT_TO_MG = {
     "mg": 1.0,
@@ -57,7 +61,10 @@ def mg_per_day(dosages: Sequence[Any] | None) -> float | None:
         if daily is None:
             return None
         total += daily
-    return round(total, 3)
+    total = round(total, 3)
+    # beyond any real daily dose (and beyond what the engine's JSON parser reads: it
+    # crashes on exponent-form numbers such as 1e+16): an unknown dose
+    return total if math.isfinite(total) and 0 <= total <= MAX_MG_PER_DAY else None
 
 
 def _one_instruction(dosage: Any) -> float | None:
@@ -115,6 +122,6 @@ def _max_per_period(dosage: Any) -> float | None:
     amount = _quantity_mg(ratio.numerator)
     denominator = ratio.denominator
     days = _PERIOD_DAYS.get((denominator.code or denominator.unit or "").strip())
-    if amount is None or days is None or denominator.value is None:
+    if amount is None or days is None or not denominator.value:
         return None
     return amount / (float(denominator.value) * days)

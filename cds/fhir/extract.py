@@ -43,8 +43,13 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
         (i, r, False) for i, r in enumerate(record.medication_requests)
     ]
     for i, raw, draft in orders:
-        lookup = _medication_lookup(raw, record)
-        matches = candidate_drugs(raw, terminology, lookup)
+        try:  # triage reads raw JSON: a wrong-typed element skips this resource only
+            lookup = _medication_lookup(raw, record)
+            matches = candidate_drugs(raw, terminology, lookup)
+        except (TypeError, AttributeError):
+            kind = "draftOrders" if draft else "prefetch"
+            out.issues.append(InputIssue(f"{kind} MedicationRequest #{i}", "malformed, skipped"))
+            matches = []
         if not matches:
             out.skipped += 1
             continue
@@ -56,7 +61,12 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
             continue
         out.facts.extend(medication_facts(order, raw, matches, lookup, draft=draft, today=today))
     for i, raw in enumerate(record.conditions):
-        if not is_condition_candidate(raw, terminology, knowledge.phrases):
+        try:
+            candidate = is_condition_candidate(raw, terminology, knowledge.phrases)
+        except (TypeError, AttributeError):
+            out.issues.append(InputIssue(f"prefetch Condition #{i}", "malformed, skipped"))
+            candidate = False
+        if not candidate:
             out.skipped += 1
             continue
         condition, issue = validate_condition(raw, f"prefetch Condition #{i}")

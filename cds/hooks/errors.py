@@ -93,7 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> Response:
         code = "not-found" if exc.status_code == 404 else "processing"
-        return operation_outcome(exc.status_code, [Problem("", str(exc.detail))], code=code)
+        headers = dict(exc.headers) if exc.headers else None
+        return operation_outcome(
+            exc.status_code, [Problem("", str(exc.detail))], code=code, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

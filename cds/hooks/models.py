@@ -59,12 +59,6 @@ class HookRequest(_Inbound):
     prefetch: dict[str, Any] | None = None
     extension: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _authorization_needs_server(self) -> HookRequest:
-        if self.fhirAuthorization is not None and self.fhirServer is None:
-            raise ValueError("fhirAuthorization was sent without fhirServer")
-        return self
-
 
 _ID = Field(min_length=1, max_length=200)
 

@@ -49,15 +49,19 @@ def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
     """Validate a hook request body; ``RequestError`` names each bad field."""
     try:
         if isinstance(body, Mapping):
-            return HookRequest.model_validate(body)
-        return HookRequest.model_validate_json(body)
+            request = HookRequest.model_validate(body)
+        else:
+            request = HookRequest.model_validate_json(body)
     except ValidationError as exc:
         raise RequestError(problems_from(exc)) from exc
+    if request.fhirAuthorization is not None and request.fhirServer is None:
+        raise RequestError([Problem("fhirServer", "required when fhirAuthorization is sent")])
+    return request
 
 
 def _context(request: HookRequest, service: Service) -> BaseModel:
     if request.hook != service.hook:
-        message = f"service '{service.id}' answers '{service.hook}', not '{request.hook}'"
+        message = f"service '{service.id}' answers '{service.hook}' only"
         raise RequestError([Problem("hook", message)])
     try:
         return service.context_model.model_validate(request.context)

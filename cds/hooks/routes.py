@@ -35,7 +35,7 @@ def get_rulebase(request: Request) -> RuleBase:
 def get_service(service_id: str) -> Service:
     service = SERVICES.get(service_id)
     if service is None:
-        raise UnknownServiceError(f"no CDS service '{service_id[:100]}'")
+        raise UnknownServiceError("no CDS service with this id; see GET /cds-services")
     return service
 
 
@@ -82,9 +82,9 @@ async def call_service(
     )
     response = CardsResponse.model_validate({"cards": result.cards})
     for issue in result.extraction.issues:
-        log.warning("hook %s: %s: %s", hook_request.hookInstance, issue.where, issue.message)
+        log.warning("hook %r: %s: %s", hook_request.hookInstance, issue.where, issue.message)
     log.info(
-        "hook %s service=%s cards=%d facts=%d timings_ms=%s",
+        "hook %r service=%s cards=%d facts=%d timings_ms=%s",
         hook_request.hookInstance,
         service.id,
         len(result.cards),
