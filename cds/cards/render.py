@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,18 @@ def _display_value(value: Any) -> Any:
     return value
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def _markdown_safe(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Escape Markdown and HTML in values from the record (a Condition's text may hold
+    anything, '<script>' included); the template's own Markdown stays as written."""
+    return {
+        k: _MARKDOWN_SPECIAL.sub(r"\\\1", v) if isinstance(v, str) else v
+        for k, v in values.items()
+    }
+
+
 def render_cards(outcomes: Sequence[CardOutcome], ctx: RenderContext) -> list[dict[str, Any]]:
     cards: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
@@ -82,7 +95,7 @@ def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> d
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": summary,
-        "detail": template.detail.format_map(values).strip(),
+        "detail": template.detail.format_map(_Values(_markdown_safe(values))).strip(),
         "indicator": template.indicator,
         "source": {"label": ctx.source_label},
         "extension": {RULE_EXTENSION: outcome.rule_id, VERSION_EXTENSION: ctx.rules_version},

@@ -180,6 +180,15 @@ def test_missing_value_reads_not_stated(bundled_rules: RuleBase) -> None:
     assert "not stated" in card["detail"]
 
 
+def test_record_text_cannot_inject_markup_into_the_detail(bundled_rules: RuleBase) -> None:
+    hostile = "<script>alert(1)</script> [click](https://evil.example) **loud**"
+    (card,) = render_cards([review_outcome(complaint=hostile)], context(bundled_rules))
+    assert "<script>" not in card["detail"]
+    assert "](https://evil" not in card["detail"]
+    assert r"\<script\>" in card["detail"]
+    assert "**amisulpride**" in card["detail"]  # the template's own Markdown is kept
+
+
 # --- summary ------------------------------------------------------------------------------
 
 
