@@ -68,8 +68,7 @@ def _markdown_safe(values: Mapping[str, Any]) -> dict[str, Any]:
     """Escape Markdown and HTML in values from the record (a Condition's text may hold
     anything, '<script>' included); the template's own Markdown stays as written."""
     return {
-        k: _MARKDOWN_SPECIAL.sub(r"\\\1", v) if isinstance(v, str) else v
-        for k, v in values.items()
+        k: _MARKDOWN_SPECIAL.sub(r"\\\1", v) if isinstance(v, str) else v for k, v in values.items()
     }
 
 
