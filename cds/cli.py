@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,6 @@ def serve(
     allow_unauthenticated_remote: bool | None,
 ) -> None:
     """Serve the CDS Hooks endpoints with uvicorn."""
-    import os
-
     import uvicorn
 
     overrides: dict[str, Any] = {
@@ -72,9 +71,7 @@ def serve(
             "--allow-unauthenticated-remote behind an authenticating proxy."
         )
     _check_rules(settings.rules_dir)
-    # Worker processes rebuild their settings from the environment: pass ours down.
-    for name, value in settings.model_dump().items():
-        os.environ[f"RESTLESS_CDS_{name.upper()}"] = str(value)
+    export_to_environment(settings)
     uvicorn.run(
         "cds.app:create_app",
         factory=True,
@@ -84,6 +81,13 @@ def serve(
         log_level=settings.log_level,
         timeout_keep_alive=5,
     )
+
+
+def export_to_environment(settings: Settings) -> None:
+    """Worker processes rebuild their settings from the environment: pass ours down."""
+    for name, value in settings.model_dump(mode="json").items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        os.environ[f"RESTLESS_CDS_{name.upper()}"] = text
 
 
 def _check_rules(rules_dir: Path) -> None:
