@@ -9,13 +9,14 @@ and ``dedupe_on`` values collapse to the first.
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from cds.cards.templates import MAX_SUMMARY_LENGTH, CardTemplate, EvidenceSource, SuggestionSpec
 
@@ -185,7 +186,11 @@ def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | N
     A changed instruction loses its free-text ``text`` and ``patientInstruction``: they
     would still state the old dose, so the EHR must rebuild them from the structure.
     """
-    updated = {**order, "dosageInstruction": copy.deepcopy(order.get("dosageInstruction"))}
+    # a JSON round trip copies plain JSON data several times faster than copy.deepcopy
+    updated = {
+        **order,
+        "dosageInstruction": orjson.loads(orjson.dumps(order.get("dosageInstruction"))),
+    }
     changed = False
     for dosage in updated.get("dosageInstruction") or []:
         maximum = dosage.get("maxDosePerPeriod") or {}

@@ -93,10 +93,18 @@ FACT_SCHEMA: dict[str, dict[str, type]] = {name: _schema(cls) for cls, name in _
 """Fact type -> attribute -> type, handed to the rule compiler for validation."""
 
 
+_FIELD_NAMES = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _FACT_TYPES}
+
+
 def to_engine(fact: Fact) -> dict[str, Any]:
     """The flat dict the engine asserts (``None`` attributes left out)."""
-    data = {k: v for k, v in dataclasses.asdict(fact).items() if v is not None}
-    return {"fact": _FACT_TYPES[type(fact)], **data}
+    cls = type(fact)
+    data = {"fact": _FACT_TYPES[cls]}
+    for name in _FIELD_NAMES[cls]:
+        value = getattr(fact, name)
+        if value is not None:
+            data[name] = value
+    return data
 
 
 _EPOCH = dt.date(1970, 1, 1)

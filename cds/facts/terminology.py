@@ -26,6 +26,8 @@ __all__ = [
     "Terminology",
 ]
 
+_WORD = re.compile(r"\w+")
+
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 SNOMED = "http://snomed.info/sct"
@@ -75,12 +77,14 @@ class Terminology:
     ) -> None:
         self.drugs = drugs
         self._by_code = by_code
-        self._names = names
         self.conditions = conditions
-        alternatives = sorted(names, key=len, reverse=True)
-        self._name_pattern = re.compile(
-            r"\b(" + "|".join(re.escape(n) for n in alternatives) + r")\b", re.IGNORECASE
-        )
+        # names as word tuples, indexed by first word: a text is split into words once and
+        # each word looked up, ~10x cheaper than one big case-insensitive alternation
+        self._by_first_word: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for name, ingredient in sorted(names.items(), key=lambda n: -len(n[0])):
+            words = tuple(_WORD.findall(name))
+            if words:
+                self._by_first_word.setdefault(words[0], []).append((words, ingredient))
 
     @classmethod
     def load(cls, directory: Path) -> Terminology:
@@ -125,9 +129,12 @@ class Terminology:
         for text in texts:
             if not text:
                 continue
-            for hit in self._name_pattern.finditer(text):
-                name = self._names[hit.group(1).lower()]
-                found.setdefault(name, DrugMatch(self.drugs[name], "text"))
+            words = _WORD.findall(text.lower())
+            for i, word in enumerate(words):
+                for name_words, ingredient in self._by_first_word.get(word, ()):
+                    if tuple(words[i : i + len(name_words)]) == name_words:
+                        found.setdefault(ingredient, DrugMatch(self.drugs[ingredient], "text"))
+                        break
         return list(found.values())
 
     def condition(self, system: str | None, code: str | None) -> ConditionConcept | None:
