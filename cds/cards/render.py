@@ -13,7 +13,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -47,6 +47,8 @@ class RenderContext:
     override_system: str
     draft_orders: Mapping[str, Mapping[str, Any]]
     """Draft MedicationRequests by ``MedicationRequest/id``: what a suggestion may update."""
+    derived: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    """The session's derived facts by type, for a template's conditional sections."""
 
 
 class _Values(dict[str, Any]):
@@ -95,7 +97,7 @@ def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> d
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": summary,
-        "detail": template.detail.format_map(_Values(_markdown_safe(values))).strip(),
+        "detail": _detail(template, values, ctx),
         "indicator": template.indicator,
         "source": {"label": ctx.source_label},
         "extension": {RULE_EXTENSION: outcome.rule_id, VERSION_EXTENSION: ctx.rules_version},
@@ -114,6 +116,23 @@ def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> d
             for r in template.override_reasons
         ]
     return card
+
+
+def _detail(template: CardTemplate, values: Mapping[str, Any], ctx: RenderContext) -> str:
+    safe = _Values(_markdown_safe(values))
+    paragraphs = [template.detail.format_map(safe).strip()]
+    for section in template.sections:
+        items = sorted(
+            {
+                str(f[section.attribute])
+                for f in ctx.derived.get(section.fact, ())
+                if section.attribute in f
+            }
+        )
+        if items:
+            listed = _Values(_markdown_safe({"list": ", ".join(items)}))
+            paragraphs.append(section.text.format_map(_Values({**safe, **listed})).strip())
+    return "\n\n".join(paragraphs)
 
 
 def _link(source: EvidenceSource) -> dict[str, str]:

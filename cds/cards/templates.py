@@ -17,6 +17,7 @@ __all__ = [
     "CardTemplate",
     "EvidenceSource",
     "OverrideReasonSpec",
+    "Section",
     "SuggestionSpec",
     "placeholders",
 ]
@@ -58,6 +59,15 @@ class SuggestionSpec(_Strict):
     order: str = Field(default="order", description="card value holding the draft's reference")
 
 
+class Section(_Strict):
+    """A paragraph shown only when the session derived facts of type ``fact``; ``{list}``
+    becomes their ``attribute`` values, joined (e.g. the secondary causes on record)."""
+
+    fact: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    attribute: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    text: str = Field(min_length=5)
+
+
 class CardTemplate(_Strict):
     """How one kind of card reads; placeholders are filled from the firing rule."""
 
@@ -65,6 +75,7 @@ class CardTemplate(_Strict):
     summary: str = Field(min_length=5)
     detail: str = Field(min_length=5)
     sources: list[str] = Field(default_factory=list)
+    sections: list[Section] = Field(default_factory=list)
     suggestion: SuggestionSpec | None = None
     override_reasons: list[OverrideReasonSpec] = Field(default_factory=list)
     dedupe_on: list[str] = Field(

@@ -97,7 +97,9 @@ def compile_rules(
     compiled: dict[str, CompiledRule] = {}
     definition: dict[str, Any] = {}
     for located, rule_file in files:
-        _check_cards(located, rule_file, sources, settings, problems)
+        _check_cards(
+            located, rule_file, sources=sources, settings=settings, schema=schema, problems=problems
+        )
         for i, rule in enumerate(rule_file.rules):
             loc: Loc = ("rules", i)
             stage = stages.get(rule.id, 1)
@@ -355,14 +357,26 @@ def _template_names(template: CardTemplate) -> set[str]:
 def _check_cards(
     located: LocatedYaml,
     rule_file: RuleFile,
+    *,
     sources: Mapping[str, EvidenceSource],
     settings: Mapping[str, Any],
+    schema: FactSchema,
     problems: list[Problem],
 ) -> None:
     for name, template in rule_file.cards.items():
         if len(template.summary) > MAX_SUMMARY_LENGTH:
             msg = f"summary is {len(template.summary)} characters; CDS Hooks allows 139"
             problems.append(located.problem(("cards", name, "summary"), msg))
+        for k, section in enumerate(template.sections):
+            where = ("cards", name, "sections", k)
+            attrs = schema.get(section.fact)
+            if attrs is None:
+                problems.append(
+                    located.problem((*where, "fact"), f"unknown fact type '{section.fact}'")
+                )
+            elif section.attribute not in attrs:
+                msg = f"'{section.fact}' has no attribute '{section.attribute}'"
+                problems.append(located.problem((*where, "attribute"), msg))
         for k, source_id in enumerate(template.sources):
             if source_id not in sources:
                 msg = f"unknown source '{source_id}'"

@@ -3,8 +3,10 @@
 A Condition counts only while it is current: clinicalStatus active, recurrence or
 relapse (a Condition with no clinicalStatus counts unless it has an abatement), and
 verificationStatus neither refuted nor entered-in-error. Back and limb complaints become
-``complaint`` facts with the IRLSSG features their text states; other coded conditions
-in our value sets (akathisia, skin lesions, secondary causes, sleep) become ``finding``.
+``complaint`` facts with the IRLSSG features their text states (and the akathisia and
+skin-lesion signs it states or denies); other coded conditions in our value sets
+(akathisia, skin lesions, secondary causes, sleep, agitation) become ``finding`` facts,
+with the body region their text names, and never complaints.
 """
 
 from __future__ import annotations
@@ -102,13 +104,15 @@ def condition_facts(
     complaint_regions = {
         COMPLAINT_CATEGORIES[c.category] for c in concepts if c.category in COMPLAINT_CATEGORIES
     }
+    read = phrases.read(*texts)
     for concept in concepts:
         if concept.category not in COMPLAINT_CATEGORIES:
-            yield FindingFact(concept.category, concept.concept, display, source, onset)
-    read = phrases.read(*texts)
+            for region in sorted(read.regions) or ["unspecified"]:
+                yield FindingFact(concept.category, concept.concept, region, display, source, onset)
+    coded_otherwise = bool(concepts) and not complaint_regions
     regions = set(read.regions) or complaint_regions
-    if not regions and not complaint_regions:
-        return
+    if coded_otherwise or not regions:
+        return  # a Condition coded as akathisia, a rash, ... is that, not a complaint
     coded_restless = any(c.category == _RESTLESS_CATEGORY for c in concepts)
     for region in sorted(regions):
         yield ComplaintFact(
@@ -119,6 +123,9 @@ def condition_facts(
             night_worse="night_worse" in read.features,
             unpleasant_sensation="unpleasant_sensation" in read.features,
             urge_to_move="urge_to_move" in read.features,
+            not_relieved_by_movement="relieved_by_movement" in read.denied,
+            inner_restlessness="inner_restlessness" in read.features,
+            skin_lesion="skin_lesion" in read.features,
             display=display,
             source=source,
             onset_day=onset,

@@ -2,19 +2,22 @@
 
 Handles doseQuantity and doseRange (the high end: the most the patient may take),
 units mg, g, mcg/ug, timing.repeat frequency/period/periodUnit and the common timing
-codes (BID, TID, ...). Returns ``None`` rather than guess: an as-needed dose without a
-maximum per period, an unknown unit (tablets, mL), a missing frequency, or instructions
-that are sequential (different ``sequence`` numbers) and so cannot simply be added.
+codes (BID, TID, ...). A dose in tablets or capsules counts only with a known strength
+per unit (``strength_mg``, read from a single-ingredient product name such as
+"quetiapine 25 MG Oral Tablet"). Returns ``None`` rather than guess: an as-needed dose
+without a maximum per period, an unknown unit (mL, drops), a missing frequency, or
+instructions that are sequential (different ``sequence`` numbers).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["mg_per_day"]
+__all__ = ["mg_per_day", "strength_mg"]
 
 MAX_MG_PER_DAY = 1_000_000.0
 """1 kg a day: any larger total is a data error, treated as an unknown dose."""
@@ -32,6 +35,10 @@ _UNIT_TO_MG = {
     "microgram": 0.001,
     "micrograms": 0.001,
 }
+# UCUM annotations and plain words EHRs use for one tablet / capsule
+_UNIT_DOSES = frozenset({"tablet", "tablets", "tab", "tabs", "tbl", "capsule", "capsules",
+                         "cap", "caps", "1"})  # fmt: skip
+_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
 _PERIOD_DAYS = {
     "s": 1 / 86400,
     "min": 1 / 1440,
@@ -49,7 +56,7 @@ _TIMING_CODES = {
 }  # fmt: skip
 
 
-def mg_per_day(dosages: Sequence[Any] | None) -> float | None:
+def mg_per_day(dosages: Sequence[Any] | None, strength_mg: float | None = None) -> float | None:
     """Total mg/day over concurrent dosage instructions (fhir.resources R4B ``Dosage``)."""
     if not dosages:
         return None
@@ -57,7 +64,7 @@ def mg_per_day(dosages: Sequence[Any] | None) -> float | None:
         return None
     total = 0.0
     for dosage in dosages:
-        daily = _one_instruction(dosage)
+        daily = _one_instruction(dosage, strength_mg)
         if daily is None:
             return None
         total += daily
@@ -67,30 +74,39 @@ def mg_per_day(dosages: Sequence[Any] | None) -> float | None:
     return total if math.isfinite(total) and 0 <= total <= MAX_MG_PER_DAY else None
 
 
-def _one_instruction(dosage: Any) -> float | None:
+def strength_mg(display: str | None) -> float | None:
+    """The strength of one unit from a single-strength product name ("... 25 MG Oral
+    Tablet"); ``None`` when the name states no strength or several."""
+    found = _STRENGTH.findall(display or "")
+    return float(found[0]) if len(found) == 1 else None
+
+
+def _one_instruction(dosage: Any, strength_mg: float | None) -> float | None:
     if dosage.asNeededBoolean or dosage.asNeededCodeableConcept is not None:
-        return _max_per_period(dosage)
-    dose = _dose_mg(dosage)
+        return _max_per_period(dosage, strength_mg)
+    dose = _dose_mg(dosage, strength_mg)
     per_day = _administrations_per_day(dosage.timing)
     if dose is None or per_day is None:
         return None
     return dose * per_day
 
 
-def _dose_mg(dosage: Any) -> float | None:
+def _dose_mg(dosage: Any, strength_mg: float | None) -> float | None:
     for rate in dosage.doseAndRate or []:
         if rate.doseQuantity is not None:
-            return _quantity_mg(rate.doseQuantity)
+            return _quantity_mg(rate.doseQuantity, strength_mg)
         if rate.doseRange is not None and rate.doseRange.high is not None:
-            return _quantity_mg(rate.doseRange.high)
+            return _quantity_mg(rate.doseRange.high, strength_mg)
     return None
 
 
-def _quantity_mg(quantity: Any) -> float | None:
+def _quantity_mg(quantity: Any, strength_mg: float | None = None) -> float | None:
     if quantity.value is None:
         return None
     unit = (quantity.code or quantity.unit or "").strip().lower()
     factor = _UNIT_TO_MG.get(unit)
+    if factor is None and strength_mg is not None and unit.strip("{}") in _UNIT_DOSES:
+        factor = strength_mg
     if factor is None:
         return None
     return float(Decimal(quantity.value)) * factor
@@ -114,12 +130,12 @@ def _administrations_per_day(timing: Any) -> float | None:
     return None
 
 
-def _max_per_period(dosage: Any) -> float | None:
+def _max_per_period(dosage: Any, strength_mg: float | None) -> float | None:
     """An as-needed order is bounded only by maxDosePerPeriod (a Ratio)."""
     ratio = dosage.maxDosePerPeriod
     if ratio is None or ratio.numerator is None or ratio.denominator is None:
         return None
-    amount = _quantity_mg(ratio.numerator)
+    amount = _quantity_mg(ratio.numerator, strength_mg)
     denominator = ratio.denominator
     days = _PERIOD_DAYS.get((denominator.code or denominator.unit or "").strip())
     if amount is None or days is None or not denominator.value:

@@ -10,14 +10,24 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cds.facts.dosage import mg_per_day
+from cds.facts.dosage import mg_per_day, strength_mg
 from cds.facts.model import MedicationFact, epoch_day
 from cds.facts.terminology import DrugMatch, Terminology
 
-__all__ = ["COUNTED_STATUSES", "candidate_drugs", "medication_facts", "recognise"]
+__all__ = [
+    "COUNTED_STATUSES",
+    "CURRENT_STATUSES",
+    "PAST_STATUSES",
+    "candidate_drugs",
+    "medication_facts",
+    "recognise",
+]
 
-COUNTED_STATUSES = frozenset({"active", "draft", "on-hold"})
+CURRENT_STATUSES = frozenset({"active", "draft", "on-hold"})
 """Orders that expose the patient now or are about to (R4 medicationrequest-status)."""
+PAST_STATUSES = frozenset({"stopped", "completed"})
+"""Orders that exposed the patient; rules decide whether they ended too long ago."""
+COUNTED_STATUSES = CURRENT_STATUSES | PAST_STATUSES
 
 MedicationLookup = Callable[[str], Mapping[str, Any] | None]
 """Resolves a medicationReference (``#id`` or ``Medication/id``) to raw Medication JSON."""
@@ -76,10 +86,12 @@ def medication_facts(
     today: dt.date,
 ) -> Iterable[MedicationFact]:
     """One fact per recognised ingredient (``matches``) of a validated MedicationRequest."""
-    daily = mg_per_day(order.dosageInstruction) if len(matches) == 1 else None
-    start = _start_day(order) or (epoch_day(today) if draft else None)
     _, texts = _raw_codes(_raw_medication_concept(raw, lookup))
     display = texts[0] if texts else match_names(matches)
+    single = len(matches) == 1
+    strength = next((s for t in texts if (s := strength_mg(t)) is not None), None)
+    daily = mg_per_day(order.dosageInstruction, strength) if single else None
+    start = _start_day(order) or (epoch_day(today) if draft else None)
     for match in matches:
         yield MedicationFact(
             ingredient=match.drug.ingredient,
@@ -88,11 +100,13 @@ def medication_facts(
             provoking=match.drug.provoking,
             status=order.status,
             draft=draft or order.status == "draft",
+            current=order.status in CURRENT_STATUSES,
             recognised_by=match.recognised_by,
             display=display,
             source=f"MedicationRequest/{order.id}" if order.id else "MedicationRequest",
             mg_per_day=daily,
             start_day=start,
+            end_day=_end_day(order),
         )
 
 
@@ -102,6 +116,22 @@ def _start_day(order: Any) -> int | None:
     request = order.dispenseRequest
     if request is not None and request.validityPeriod is not None:
         return epoch_day(request.validityPeriod.start)
+    return None
+
+
+def _end_day(order: Any) -> int | None:
+    """When a past order stopped: the validity period's end, else the dosing bounds'."""
+    request = order.dispenseRequest
+    if request is not None and request.validityPeriod is not None:
+        end = epoch_day(request.validityPeriod.end)
+        if end is not None:
+            return end
+    for dosage in order.dosageInstruction or []:
+        repeat = dosage.timing.repeat if dosage.timing is not None else None
+        if repeat is not None and repeat.boundsPeriod is not None:
+            end = epoch_day(repeat.boundsPeriod.end)
+            if end is not None:
+                return end
     return None
 
 

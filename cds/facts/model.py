@@ -27,7 +27,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MedicationFact:
-    """A recognised drug in an active or draft MedicationRequest (one per ingredient)."""
+    """A recognised drug in a MedicationRequest (one per ingredient): ``current`` for an
+    active, on-hold or draft order, else a past one (stopped, completed) with its dates."""
 
     ingredient: str
     drug_class: str
@@ -35,11 +36,13 @@ class MedicationFact:
     provoking: bool
     status: str
     draft: bool
+    current: bool
     recognised_by: str
     display: str
     source: str
     mg_per_day: float | None = None
     start_day: int | None = None
+    end_day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class ComplaintFact:
     night_worse: bool
     unpleasant_sensation: bool
     urge_to_move: bool
+    not_relieved_by_movement: bool
+    inner_restlessness: bool
+    skin_lesion: bool
     display: str
     source: str
     onset_day: int | None = None
@@ -64,6 +70,7 @@ class FindingFact:
 
     category: str
     concept: str
+    region: str
     display: str
     source: str
     onset_day: int | None = None

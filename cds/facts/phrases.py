@@ -32,8 +32,15 @@ class _PhraseFile(BaseModel):
 
 @dataclass(frozen=True)
 class TextFeatures:
+    """What a text states: ``features`` affirmed, ``denied`` only ever negated.
+
+    "Not relieved by walking" denies ``relieved_by_movement``: the akathisia pattern,
+    which is different from a text that simply does not mention relief.
+    """
+
     regions: frozenset[str]
     features: frozenset[str]
+    denied: frozenset[str] = frozenset()
 
 
 def _alternation(phrases: list[str]) -> re.Pattern[str]:
@@ -62,6 +69,7 @@ class PhraseBook:
     def read(self, *texts: str | None) -> TextFeatures:
         regions: set[str] = set()
         features: set[str] = set()
+        negated: set[str] = set()
         for text in texts:
             if not text:
                 continue
@@ -71,8 +79,11 @@ class PhraseBook:
                     for hit in self._any_region.finditer(clause)
                     if not self._negated(clause, hit.start())
                 )
-                features.update(n for n, p in self._features.items() if self._affirmed(p, clause))
-        return TextFeatures(frozenset(regions), frozenset(features))
+                for name, pattern in self._features.items():
+                    for hit in pattern.finditer(clause):
+                        target = negated if self._negated(clause, hit.start()) else features
+                        target.add(name)
+        return TextFeatures(frozenset(regions), frozenset(features), frozenset(negated - features))
 
     def mentions_region(self, *texts: str | None) -> bool:
         """Cheap pre-check: does any text name a body region (negation not considered)?"""
@@ -81,6 +92,3 @@ class PhraseBook:
     def _negated(self, clause: str, start: int) -> bool:
         before = " ".join(clause[:start].split()[-self._window :])
         return self._negation.search(before) is not None
-
-    def _affirmed(self, pattern: re.Pattern[str], clause: str) -> bool:
-        return any(not self._negated(clause, hit.start()) for hit in pattern.finditer(clause))

@@ -69,6 +69,13 @@ def _context(request: HookRequest, service: Service) -> BaseModel:
         raise RequestError(problems_from(exc, "context")) from exc
 
 
+def _by_type(facts: list[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for fact in facts:
+        grouped.setdefault(str(fact["fact"]), []).append(fact)
+    return grouped
+
+
 def evaluate(
     request: HookRequest,
     service: Service,
@@ -102,6 +109,7 @@ def evaluate(
         source_label=source_label,
         override_system=override_system,
         draft_orders=drafts,
+        derived=_by_type(result.derived_facts),
     )
     cards = render_cards(result.outcomes, render)
     marks.append(clock())

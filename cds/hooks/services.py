@@ -24,7 +24,7 @@ __all__ = ["PREFETCH", "SERVICES", "Service"]
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "medications": (
-        "MedicationRequest?patient={{context.patientId}}&status=active"
+        "MedicationRequest?patient={{context.patientId}}&status=active,on-hold,stopped,completed"
         "&_include=MedicationRequest:medication"
     ),
     "conditions": (
