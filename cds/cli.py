@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cds.errors import CdsError, RulesError
+from cds.errors import CdsError
 from cds.settings import Settings
 
 __all__ = ["main"]
@@ -91,14 +91,38 @@ def export_to_environment(settings: Settings) -> None:
 
 
 def _check_rules(rules_dir: Path) -> None:
-    from cds.rulebase import compile_directory
+    from cds.authoring import check_rules_dir
 
-    try:
-        compile_directory(rules_dir)
-    except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        raise SystemExit(f"refusing to start: invalid rules in {rules_dir}") from exc
+    problems = check_rules_dir(rules_dir)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise SystemExit(f"refusing to start: invalid rules in {rules_dir}")
+
+
+@main.group()
+def rules() -> None:
+    """Tools for rule authors: check the rules directory."""
+
+
+@rules.command("check")
+@click.argument(
+    "rules_dir",
+    required=False,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+def rules_check(rules_dir: Path | None) -> None:
+    """Validate rule, value-set and phrase files; print file:line:col problems."""
+    from cds.authoring import check_rules_dir
+    from cds.rulebase import rule_files
+
+    directory = rules_dir or Settings().rules_dir
+    problems = check_rules_dir(directory)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        raise SystemExit(f"{len(problems)} problem(s) in {directory}")
+    click.echo(f"ok: {len(rule_files(directory))} rule files in {directory}")
 
 
 @main.command("eval")

@@ -16,12 +16,14 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["PhraseBook", "TextFeatures"]
+__all__ = ["PhraseBook", "PhraseFile", "TextFeatures"]
 
 _CLAUSE_BREAK = re.compile(r"[.;:!?\n]+|\bbut\b|\bhowever\b|\balthough\b")
 
 
-class _PhraseFile(BaseModel):
+class PhraseFile(BaseModel):
+    """The schema of ``rules/phrases.yaml``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     regions: dict[str, list[str]]
@@ -52,7 +54,7 @@ def _alternation(phrases: list[str]) -> re.Pattern[str]:
 class PhraseBook:
     """Compiled phrase lists; ``read(text)`` gives the regions and features it states."""
 
-    def __init__(self, spec: _PhraseFile) -> None:
+    def __init__(self, spec: PhraseFile) -> None:
         # one alternation over every region, longest phrase first, so "between the shoulder
         # blades" (back) is one hit and its "shoulder" (arms) never a second one
         self._region_of = {p.strip().lower(): n for n, ps in spec.regions.items() for p in ps}
@@ -64,7 +66,7 @@ class PhraseBook:
 
     @classmethod
     def load(cls, path: Path) -> PhraseBook:
-        return cls(_PhraseFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))))
+        return cls(PhraseFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))))
 
     def read(self, *texts: str | None) -> TextFeatures:
         regions: set[str] = set()
