@@ -125,6 +125,41 @@ def rules_check(rules_dir: Path | None) -> None:
     click.echo(f"ok: {len(rule_files(directory))} rule files in {directory}")
 
 
+@main.command()
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rules-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--service", "service_id", default=None, help="Service id [default: by hook].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def explain(
+    request_file: Path, rules_dir: Path | None, service_id: str | None, as_json: bool
+) -> None:
+    """Show facts, rule firings, derived facts, cards and why other rules did not fire."""
+    from cds.authoring.explain import explain_request, format_explanation, service_for
+    from cds.rulebase import load_rulebase
+
+    overrides: dict[str, Any] = {"rules_dir": rules_dir} if rules_dir else {}
+    settings = Settings(**overrides)
+    service = service_for("", service_id) if service_id else None
+    if service_id and service is None:
+        raise click.UsageError(f"no service '{service_id}'")
+    try:
+        rulebase = load_rulebase(settings.rules_dir)
+        try:
+            report = explain_request(
+                request_file.read_bytes(),
+                rulebase,
+                service=service,
+                source_label=settings.source_label,
+                override_system=settings.override_system_uri,
+            )
+        finally:
+            rulebase.close()
+    except (CdsError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(report, indent=2) if as_json else format_explanation(report))
+
+
 @main.command("eval")
 @click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rules-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
