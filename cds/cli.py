@@ -16,6 +16,12 @@ from cds.settings import Settings
 __all__ = ["main"]
 
 
+def _settings(rules_dir: Path | None) -> Settings:
+    """Settings from the environment, with ``--rules-dir`` taking precedence."""
+    overrides: dict[str, Any] = {"rules_dir": rules_dir} if rules_dir else {}
+    return Settings(**overrides)
+
+
 @click.group()
 @click.version_option(package_name="restless-cds")
 def main() -> None:
@@ -116,13 +122,52 @@ def rules_check(rules_dir: Path | None) -> None:
     from cds.authoring import check_rules_dir
     from cds.rulebase import rule_files
 
-    directory = rules_dir or Settings().rules_dir
+    directory = _settings(rules_dir).rules_dir
     problems = check_rules_dir(directory)
     for problem in problems:
         click.echo(str(problem))
     if problems:
         raise SystemExit(f"{len(problems)} problem(s) in {directory}")
     click.echo(f"ok: {len(rule_files(directory))} rule files in {directory}")
+
+
+@rules.command("test")
+@click.argument(
+    "rules_dir",
+    required=False,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--examples",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Example requests [default: fhir_examples/ beside the rules directory].",
+)
+def rules_test(rules_dir: Path | None, examples: Path | None) -> None:
+    """Run the cases in <rules>/tests/ and every example request; show differences."""
+    from cds.authoring.ruletests import run_examples, run_rule_cases
+    from cds.rulebase import load_rulebase
+
+    settings = _settings(rules_dir)
+    examples = examples or settings.rules_dir.resolve().parent / "fhir_examples"
+    try:
+        rulebase = load_rulebase(settings.rules_dir)
+    except CdsError as exc:
+        raise SystemExit(f"rules do not load:\n{exc}") from exc
+    try:
+        args = (rulebase, settings.source_label, settings.override_system_uri)
+        results = list(run_rule_cases(*args))
+        if examples.is_dir():
+            results += list(run_examples(examples, *args))
+    finally:
+        rulebase.close()
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        click.echo(f"FAIL {result.name} ({result.where})")
+        for problem in result.problems:
+            click.echo("  " + problem.replace("\n", "\n  "))
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -137,8 +182,7 @@ def explain(
     from cds.authoring.explain import explain_request, format_explanation, service_for
     from cds.rulebase import load_rulebase
 
-    overrides: dict[str, Any] = {"rules_dir": rules_dir} if rules_dir else {}
-    settings = Settings(**overrides)
+    settings = _settings(rules_dir)
     service = service_for("", service_id) if service_id else None
     if service_id and service is None:
         raise click.UsageError(f"no service '{service_id}'")
@@ -169,8 +213,7 @@ def eval_command(request_file: Path, rules_dir: Path | None, service_id: str | N
     from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
     from cds.rulebase import load_rulebase
 
-    overrides: dict[str, Any] = {"rules_dir": rules_dir} if rules_dir else {}
-    settings = Settings(**overrides)
+    settings = _settings(rules_dir)
     try:
         request = parse_request(request_file.read_bytes())
         service = SERVICES.get(service_id or "") or next(

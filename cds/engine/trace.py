@@ -49,8 +49,12 @@ def first_unmet_condition(
                 return f"condition {number} ({_describe(cond)}): such a fact exists"
             continue
         assert cond.alias is not None
+        # as in durable-rules, one fact matches at most one condition of a rule
         extended = [
-            {**b, cond.alias: f} for b in bindings for f in candidates if _holds(cond, f, b, config)
+            {**b, cond.alias: f}
+            for b in bindings
+            for f in candidates
+            if not any(f is bound for bound in b.values()) and _holds(cond, f, b, config)
         ]
         if not extended:
             return f"condition {number} ({_describe(cond)}): no fact matches"
