@@ -1,12 +1,15 @@
 """``create_app(settings)``: FastAPI wiring only.
 
 The rule base (value sets, phrases, compiled durable-rules ruleset) is built in the
-lifespan, not at import, and kept on ``app.state``; routes reach it through dependencies.
-Invalid rules stop start-up with every ``file:line:col`` problem listed.
+lifespan, not at import, and kept on ``app.state.rules`` in a holder that a watcher task
+swaps when the rule files change; routes reach it through dependencies. Invalid rules
+stop start-up with every ``file:line:col`` problem listed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from cds import __version__
 from cds.hooks import install_error_handlers, router
+from cds.reload import RuleBaseHolder, watch_rules
 from cds.rulebase import load_rulebase
 from cds.settings import Settings
 
@@ -41,8 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rulebase = load_rulebase(settings.rules_dir)
-        app.state.rulebase = rulebase
+        holder = RuleBaseHolder(rulebase)
+        app.state.rules = holder
         log.info("rules %s loaded from %s", rulebase.version, rulebase.directory)
+        watcher = (
+            asyncio.create_task(watch_rules(holder, settings.reload_interval_seconds))
+            if settings.reload_interval_seconds > 0
+            else None
+        )
         log.warning(
             "CDS client authentication is OFF: every call is accepted unsigned (%s)",
             "loopback only" if settings.loopback_only else "REMOTE CALLS ALLOWED",
@@ -50,7 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            rulebase.close()
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            holder.close()
 
     app = FastAPI(
         title="restless-cds",

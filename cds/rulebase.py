@@ -15,7 +15,7 @@ from cds.engine import CompiledRules, RuleEngine, compile_rules, load_located_ya
 from cds.errors import Problem, RulesError
 from cds.facts import FACT_SCHEMA, Knowledge
 
-__all__ = ["RuleBase", "load_rulebase", "rule_files"]
+__all__ = ["RuleBase", "compile_directory", "content_hash", "load_rulebase", "rule_files"]
 
 CONFIG_FILE = "config.yaml"
 PHRASES_FILE = "phrases.yaml"
@@ -26,7 +26,8 @@ def rule_files(rules_dir: Path) -> list[Path]:
     return sorted(p for p in rules_dir.glob("*.yaml") if p.name not in {CONFIG_FILE, PHRASES_FILE})
 
 
-def _content_hash(rules_dir: Path) -> str:
+def content_hash(rules_dir: Path) -> str:
+    """A digest of every file under the rules directory, names included."""
     digest = hashlib.sha256()
     for path in sorted(p for p in rules_dir.rglob("*") if p.is_file()):
         digest.update(path.relative_to(rules_dir).as_posix().encode())
@@ -42,6 +43,11 @@ class RuleBase:
     compiled: CompiledRules
     engine: RuleEngine
 
+    @property
+    def fingerprint(self) -> str:
+        """The content hash part of the version."""
+        return self.version.rsplit("+", 1)[-1]
+
     def close(self) -> None:
         self.engine.close()
 
@@ -54,7 +60,7 @@ def compile_directory(rules_dir: Path) -> tuple[str, CompiledRules]:
     files = [load_located_yaml(p) for p in rule_files(rules_dir)]
     compiled = compile_rules(config, files, FACT_SCHEMA)
     declared = str(config.data.get("version")) if isinstance(config.data, dict) else "0"
-    return f"{declared}+{_content_hash(rules_dir)}", compiled
+    return f"{declared}+{content_hash(rules_dir)}", compiled
 
 
 def load_rulebase(rules_dir: Path) -> RuleBase:

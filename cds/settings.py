@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(default_factory=bundled_rules_dir)
     log_level: str = "info"
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    reload_interval_seconds: float = Field(default=2.0, ge=0)
+    """How often to look for edited rule files; 0 turns hot reload off."""
     allow_unauthenticated_remote: bool = False
     """Serve unsigned calls on a non-loopback interface (JWT client auth is not built yet)."""
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])

@@ -37,10 +37,10 @@ def test_the_rule_base_lives_exactly_as_long_as_the_lifespan(settings: Settings)
     app = create_app(settings)
     before = set(runtime.live_rulesets())
     assert app.state.settings is settings
-    assert not hasattr(app.state, "rulebase")
+    assert not hasattr(app.state, "rules")
 
     with TestClient(app) as client:
-        version = app.state.rulebase.version
+        version = app.state.rules.current.version
         during = set(runtime.live_rulesets()) - before
         services = client.get("/cds-services").json()["services"]
 
@@ -91,7 +91,7 @@ def test_two_apps_run_side_by_side_with_their_own_settings(rules_dir: Path) -> N
 
     with TestClient(first) as one, TestClient(second) as two:
         labels = [_card(one)["source"]["label"], _card(two)["source"]["label"]]
-        assert first.state.rulebase.engine.name != second.state.rulebase.engine.name
+        assert first.state.rules.current.engine.name != second.state.rules.current.engine.name
 
     assert labels == ["first", "second"]
 
@@ -123,15 +123,20 @@ class _FailingEngine:
         """Nothing registered, nothing to retire."""
 
 
+@dataclasses.dataclass
+class _Holder:
+    current: Any
+
+
 def test_an_engine_failure_is_a_503_with_retry_after(settings: Settings) -> None:
     """Req 14, 76: a saturated or failing engine is transient: 503 and Retry-After."""
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        real = app.state.rulebase
-        app.state.rulebase = dataclasses.replace(real, engine=_FailingEngine())
+        real = app.state.rules
+        app.state.rules = _Holder(dataclasses.replace(real.current, engine=_FailingEngine()))
         request = example()
         response = client.post(service_url(request), json=request)
-        app.state.rulebase = real
+        app.state.rules = real
 
     issues = assert_operation_outcome(response, 503)
     assert [i["code"] for i in issues] == ["transient"]

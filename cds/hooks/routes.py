@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -27,9 +27,16 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_rulebase(request: Request) -> RuleBase:
-    rulebase: RuleBase = request.app.state.rulebase
-    return rulebase
+class CurrentRules(Protocol):
+    """Whatever holds the rule base in use now (``cds.reload.RuleBaseHolder``)."""
+
+    @property
+    def current(self) -> RuleBase: ...
+
+
+def get_rules(request: Request) -> CurrentRules:
+    holder: CurrentRules = request.app.state.rules
+    return holder
 
 
 def get_service(service_id: str) -> Service:
@@ -40,7 +47,7 @@ def get_service(service_id: str) -> Service:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RuleBaseDep = Annotated[RuleBase, Depends(get_rulebase)]
+RulesDep = Annotated[CurrentRules, Depends(get_rules)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
@@ -49,8 +56,9 @@ def _json(model: CardsResponse | DiscoveryResponse) -> Response:
 
 
 @router.get("/cds-services")
-def discovery(rulebase: RuleBaseDep) -> Response:
-    services = [s.definition(rulebase.version) for s in SERVICES.values()]
+def discovery(rules: RulesDep) -> Response:
+    version = rules.current.version
+    services = [s.definition(version) for s in SERVICES.values()]
     return _json(DiscoveryResponse(services=services))
 
 
@@ -69,10 +77,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 @router.post("/cds-services/{service_id}")
 async def call_service(
-    request: Request, service: ServiceDep, rulebase: RuleBaseDep, settings: SettingsDep
+    request: Request, service: ServiceDep, rules: RulesDep, settings: SettingsDep
 ) -> Response:
     body = await _read_body(request, settings.max_body_bytes)
     hook_request = parse_request(body)
+    # taken after the last await: a reload cannot retire these rules mid-request
+    rulebase = rules.current
     result = evaluate(
         hook_request,
         service,

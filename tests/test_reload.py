@@ -1,0 +1,118 @@
+"""Hot reload: edited rule files are picked up without a restart, safely."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cds import reload as reload_module
+from cds.app import create_app
+from cds.engine import runtime
+from cds.reload import RuleBaseHolder
+from cds.rulebase import load_rulebase
+from cds.settings import Settings, bundled_rules_dir
+from tests.conftest import EXAMPLES
+
+SUMMARY = 'summary: "Restless {region} on {drug}: review the dose before raising it"'
+EDITED = 'summary: "Restless {region} with {drug}: dose review before any increase"'
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), target)
+    return target
+
+
+@pytest.fixture
+def holder(rules_copy: Path):
+    held = RuleBaseHolder(load_rulebase(rules_copy))
+    yield held
+    held.close()
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_unchanged_or_touched_files_do_not_reload(holder: RuleBaseHolder, rules_copy: Path) -> None:
+    before = holder.current
+    assert holder.reload_if_changed() is False
+    (rules_copy / "config.yaml").touch()
+    assert holder.reload_if_changed() is False
+    assert holder.current is before
+
+
+def test_a_changed_file_swaps_the_rules_and_retires_the_old_ruleset(
+    holder: RuleBaseHolder, rules_copy: Path
+) -> None:
+    old = holder.current
+    _edit(rules_copy / "40-drug-induced-restless-syndrome.yaml", SUMMARY, EDITED)
+    assert holder.reload_if_changed() is True
+    assert holder.current.version != old.version
+    assert old.engine.name not in runtime.live_rulesets()
+    assert holder.current.engine.name in runtime.live_rulesets()
+    template = holder.current.compiled.cards["dose_review_order"]
+    assert template.summary.startswith("Restless {region} with {drug}")
+
+
+def test_an_invalid_edit_keeps_the_old_rules_and_is_not_retried(
+    holder: RuleBaseHolder,
+    rules_copy: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = holder.current
+    _edit(rules_copy / "30-temporal-link.yaml", "current: true", "curent: true")
+    with caplog.at_level(logging.ERROR, logger="cds.reload"):
+        assert holder.reload_if_changed() is False
+    assert holder.current is old
+    assert "30-temporal-link.yaml:" in caplog.text
+    assert "'exposure' has no attribute 'curent'" in caplog.text
+
+    calls = []
+    monkeypatch.setattr(reload_module, "check_rules_dir", lambda d: calls.append(d) or [])
+    assert holder.reload_if_changed() is False
+    assert calls == []  # the same broken contents are not checked again
+
+
+def test_a_session_in_flight_keeps_its_ruleset_until_it_ends(
+    holder: RuleBaseHolder, rules_copy: Path
+) -> None:
+    old = holder.current
+    lease = old.engine._ruleset._session_id()  # a request mid-evaluation
+    lease.__enter__()
+    _edit(rules_copy / "config.yaml", "onset_window_days: 90", "onset_window_days: 60")
+    assert holder.reload_if_changed() is True
+    assert old.engine.name in runtime.live_rulesets()
+    lease.__exit__(None, None, None)
+    assert old.engine.name not in runtime.live_rulesets()
+
+
+def test_the_running_service_picks_up_an_edit(rules_copy: Path) -> None:
+    settings = Settings(rules_dir=rules_copy, reload_interval_seconds=0.05)
+    body = (EXAMPLES / "restless-back-amisulpride.json").read_bytes()
+    url = "/cds-services/restless-order-select"
+    with TestClient(create_app(settings)) as client:
+        before = client.get("/cds-services").json()["services"][0]["extension"]
+        assert "review the dose" in client.post(url, content=body).json()["cards"][0]["summary"]
+        _edit(rules_copy / "40-drug-induced-restless-syndrome.yaml", SUMMARY, EDITED)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            after = client.get("/cds-services").json()["services"][0]["extension"]
+            if after != before:
+                break
+            time.sleep(0.05)
+        assert after != before
+        card = client.post(url, content=body).json()["cards"][0]
+        assert card["summary"] == "Restless back with amisulpride: dose review before any increase"
+        assert (
+            card["extension"]["restless-cds-rules-version"] == after["restless-cds-rules-version"]
+        )
