@@ -77,8 +77,13 @@ def test_an_invalid_edit_keeps_the_old_rules_and_is_not_retried(
     assert "30-temporal-link.yaml:" in caplog.text
     assert "'exposure' has no attribute 'curent'" in caplog.text
 
-    calls = []
-    monkeypatch.setattr(reload_module, "check_rules_dir", lambda d: calls.append(d) or [])
+    calls: list[Path] = []
+
+    def counting_check(directory: Path) -> list[object]:
+        calls.append(directory)
+        return []
+
+    monkeypatch.setattr(reload_module, "check_rules_dir", counting_check)
     assert holder.reload_if_changed() is False
     assert calls == []  # the same broken contents are not checked again
 

@@ -125,7 +125,7 @@ def test_restless_back_dose_review_card(bundled_rules: RuleBase) -> None:
     assert [link["url"] for link in card["links"]] == [
         "https://doi.org/10.5152/pcp.2022.22441",
         "https://doi.org/10.1016/j.sleep.2014.03.025",
-        "https://doi.org/10.1016/j.heliyon.2022.e12258",
+        "https://doi.org/10.1186/s12888-021-03433-6",
     ]
     assert all(link["type"] == "absolute" and link["label"] for link in card["links"])
     assert card["selectionBehavior"] == "at-most-one"
@@ -151,7 +151,7 @@ def test_rule_id_and_rules_version_extension(bundled_rules: RuleBase) -> None:
         {RULE_EXTENSION: "dose-review.draft-order", VERSION_EXTENSION: bundled_rules.version},
         {RULE_EXTENSION: "observation.no-time-link", VERSION_EXTENSION: bundled_rules.version},
     ]
-    assert bundled_rules.version.startswith("2026.11.1+")
+    assert bundled_rules.version.startswith("2026.11.2+")
 
 
 def test_override_reasons_are_codings(bundled_rules: RuleBase) -> None:

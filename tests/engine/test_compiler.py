@@ -627,9 +627,28 @@ def test_bundled_rules_compile_without_problems(rules_dir: Path) -> None:
         # no engine regexes: each reload of a regex rule leaks memory (DURABLE_RULES.md)
         assert "$mt" not in json.dumps(compiled.definition)
         assert "$imt" not in json.dumps(compiled.definition)
-        # the observation rule's absent: temporal_link waits for the link rule
+        # a rule's absent: condition waits for every rule deriving that fact
         stage = {rule_id: rule.stage for rule_id, rule in compiled.rules.items()}
-        assert stage["observation.no-time-link"] > stage["link.onset-after-exposure"]
+        links = ("link.onset-on-current-drug", "link.onset-on-stopped-drug")
+        differentials = (
+            "differential.coded-akathisia",
+            "differential.restlessness-not-relieved",
+            "differential.inner-restlessness-not-relieved",
+            "differential.skin-lesion-described",
+            "differential.skin-lesion-coded",
+        )
+        for card_rule in (
+            "dose-review.draft-order",
+            "dose-review.dose-increase",
+            "dose-review.current-drug",
+            "new-drug.added-to-combination",
+            "observation.no-time-link",
+            "observation.stopped-drug",
+        ):
+            assert all(stage[card_rule] > stage[d] for d in differentials), card_rule
+        for card_rule in ("dose-review.dose-increase", "observation.no-time-link"):
+            assert all(stage[card_rule] > stage[link] for link in links), card_rule
+        assert stage["observation.no-time-link"] > stage["dose-change.increase"]
         assert base.version.startswith(
             str(yaml.safe_load((rules_dir / "config.yaml").read_text(encoding="utf-8"))["version"])
             + "+"

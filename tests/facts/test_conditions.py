@@ -138,6 +138,9 @@ def test_restless_back_complaint(terminology: Terminology, phrases: PhraseBook) 
             night_worse=False,
             unpleasant_sensation=True,
             urge_to_move=False,
+            not_relieved_by_movement=False,
+            inner_restlessness=False,
+            skin_lesion=False,  # "No rash on examination."
             display="Itching and ant-crawling sensation in the back when lying down",
             source="Condition/back-itching",
             onset_day=epoch_day(dt.date(2026, 11, 5)),
@@ -194,6 +197,7 @@ def test_akathisia_is_a_finding_not_a_complaint(
         FindingFact(
             category="akathisia",
             concept="Akathisia, drug-induced (differential for RLS)",
+            region="unspecified",  # the text names no body region
             display="Akathisia: inner restlessness, cannot sit still",
             source="Condition/aka",
             onset_day=epoch_day(dt.date(2026, 11, 10)),
@@ -336,3 +340,178 @@ def test_nonspecific_agitation_is_not_a_coded_restless_syndrome(
     found = facts(condition(codes=[(ICD10CM, "R45.1")]), terminology, phrases)
     assert complaints(found) == []
     assert [f.category for f in findings(found)] == ["agitation"]
+
+
+# --- akathisia and skin-lesion signs in complaint text --------------------------------
+
+
+def test_restless_back_note_denies_a_rash(terminology: Terminology, phrases: PhraseBook) -> None:
+    (complaint,) = facts(restless_back_condition(), terminology, phrases)
+    assert isinstance(complaint, ComplaintFact)
+    assert not complaint.skin_lesion  # "No rash on examination."
+    assert not complaint.not_relieved_by_movement  # "Relieved on getting up and walking"
+    assert not complaint.inner_restlessness
+
+
+def test_restlessness_not_relieved_by_walking(
+    terminology: Terminology, phrases: PhraseBook
+) -> None:
+    raw = condition(
+        id="legs",
+        text="Restless legs when sitting",
+        notes=["Not relieved by walking. Inner restlessness, paces the ward."],
+        onsetDateTime="2026-11-12",
+    )
+    assert facts(raw, terminology, phrases) == [
+        ComplaintFact(
+            region="legs",
+            coded_restless=False,
+            rest_provoked=True,
+            relieved_by_movement=False,
+            night_worse=False,
+            unpleasant_sensation=False,
+            urge_to_move=True,
+            not_relieved_by_movement=True,
+            inner_restlessness=True,
+            skin_lesion=False,
+            display="Restless legs when sitting",
+            source="Condition/legs",
+            onset_day=epoch_day(dt.date(2026, 11, 12)),
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "notes"),
+    [
+        pytest.param("Restless legs when sitting", [], id="relief-not-mentioned"),
+        pytest.param("Restless legs, relieved by walking", [], id="relieved"),
+        pytest.param(
+            "Restless legs", ["Not relieved by walking.", "Relieved by walking."], id="both"
+        ),
+    ],
+)
+def test_relief_not_mentioned_or_affirmed_is_not_denied(
+    terminology: Terminology, phrases: PhraseBook, text: str, notes: list[str]
+) -> None:
+    (complaint,) = facts(condition(text=text, notes=notes), terminology, phrases)
+    assert isinstance(complaint, ComplaintFact)
+    assert not complaint.not_relieved_by_movement
+
+
+def test_itchy_rash_on_the_back(terminology: Terminology, phrases: PhraseBook) -> None:
+    (complaint,) = facts(condition(text="itchy rash on the back"), terminology, phrases)
+    assert isinstance(complaint, ComplaintFact)
+    assert (complaint.region, complaint.skin_lesion, complaint.unpleasant_sensation) == (
+        "back",
+        True,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "notes", [["no rash"], ["No rash on examination."], ["skin intact, no lesions"], []]
+)
+def test_back_itch_without_a_rash(
+    terminology: Terminology, phrases: PhraseBook, notes: list[str]
+) -> None:
+    (complaint,) = facts(condition(text="back itching", notes=notes), terminology, phrases)
+    assert isinstance(complaint, ComplaintFact)
+    assert not complaint.skin_lesion
+
+
+def test_no_rash_does_not_deny_relief(terminology: Terminology, phrases: PhraseBook) -> None:
+    """BUG (cds.facts.phrases, see test_phrases): the "no" of "no rash" also denies the
+    relief that follows it, so this restless legs syndrome reads as akathisia
+    (urge_to_move and not_relieved_by_movement) and rule 25 silences every RLS card."""
+    raw = condition(text="Restless legs at night, no rash, relieved by walking")
+    (complaint,) = facts(raw, terminology, phrases)
+    assert isinstance(complaint, ComplaintFact)
+    assert complaint.urge_to_move
+    assert not complaint.not_relieved_by_movement
+
+
+# --- findings: the region their text names; never complaints --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "regions"),
+    [
+        pytest.param("Pruritic rash on the back", ["back"], id="back"),
+        pytest.param("Rash on both arms and legs", ["arms", "legs"], id="two-regions"),
+        pytest.param("Rash", ["unspecified"], id="no-region"),
+        pytest.param("Rash, not on the back", ["unspecified"], id="negated-region"),
+    ],
+)
+def test_finding_region_from_text(
+    terminology: Terminology, phrases: PhraseBook, text: str, regions: list[str]
+) -> None:
+    raw = condition(id="rash", codes=[(ICD10CM, "R21")], text=text, onsetDateTime="2026-11-01")
+    found = facts(raw, terminology, phrases)
+    assert complaints(found) == []
+    assert found == [
+        FindingFact(
+            category="skin_lesion",
+            concept="Pruritic rash",
+            region=region,
+            display=text,
+            source="Condition/rash",
+            onset_day=epoch_day(dt.date(2026, 11, 1)),
+        )
+        for region in regions
+    ]
+
+
+def test_finding_region_from_body_site(terminology: Terminology, phrases: PhraseBook) -> None:
+    raw = condition(codes=[(SNOMED, "64144002")], bodySite=[{"text": "lumbar"}])
+    (finding,) = facts(raw, terminology, phrases)
+    assert isinstance(finding, FindingFact)
+    assert (finding.category, finding.region) == ("skin_lesion", "back")
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [(ICD10CM, "G25.71"), (SNOMED, "230333002")],
+    ids=["icd-akathisia", "snomed-akathisia"],
+)
+def test_akathisia_coded_restless_legs_is_not_a_complaint(
+    coding: tuple[str, str], terminology: Terminology, phrases: PhraseBook
+) -> None:
+    raw = condition(
+        id="aka",
+        codes=[coding],
+        text="restless legs",
+        notes=["worse when sitting, relieved by walking, worse at night"],
+    )
+    found = facts(raw, terminology, phrases)
+    assert complaints(found) == []
+    assert [(f.category, f.region, f.display) for f in findings(found)] == [
+        ("akathisia", "legs", "restless legs")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("coding", "category"),
+    [
+        ((ICD10CM, "R45.1"), "agitation"),
+        ((ICD10CM, "D50.9"), "secondary_cause"),
+        ((ICD10CM, "R21"), "skin_lesion"),
+    ],
+)
+def test_condition_coded_otherwise_never_becomes_a_complaint(
+    coding: tuple[str, str], category: str, terminology: Terminology, phrases: PhraseBook
+) -> None:
+    raw = condition(codes=[coding], text="back itching when lying down, relieved by walking")
+    found = facts(raw, terminology, phrases)
+    assert complaints(found) == []
+    assert [(f.category, f.region) for f in findings(found)] == [(category, "back")]
+
+
+def test_complaint_and_finding_codes_give_both(
+    terminology: Terminology, phrases: PhraseBook
+) -> None:
+    """A complaint code beside another code keeps the complaint (and adds the finding)."""
+    raw = condition(codes=[(ICD10CM, "G25.81"), (ICD10CM, "D50.9")], text="restless legs")
+    found = facts(raw, terminology, phrases)
+    assert [(c.region, c.coded_restless) for c in complaints(found)] == [("legs", True)]
+    assert [(f.category, f.region) for f in findings(found)] == [("secondary_cause", "legs")]

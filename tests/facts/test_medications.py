@@ -10,7 +10,14 @@ import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cds.facts import MedicationFact, Terminology, epoch_day
-from cds.facts.medications import MedicationLookup, candidate_drugs, medication_facts
+from cds.facts.medications import (
+    COUNTED_STATUSES,
+    CURRENT_STATUSES,
+    PAST_STATUSES,
+    MedicationLookup,
+    candidate_drugs,
+    medication_facts,
+)
 from tests.conftest import load_example
 from tests.facts.fhir_builders import ATC, RXNORM, dose, medication_request
 
@@ -56,8 +63,10 @@ def facts(
 # --- candidate_drugs: a counted status and a drug our value sets know ----------------------
 
 
-@pytest.mark.parametrize("status", ["active", "draft", "on-hold"])
+@pytest.mark.parametrize("status", ["active", "draft", "on-hold", "stopped", "completed"])
 def test_counted_statuses_are_candidates(terminology: Terminology, status: str) -> None:
+    """Current orders (active, draft, on-hold) and past ones (stopped, completed): the
+    rules decide whether a past order ended too long ago to matter."""
     raw = medication_request(status=status, codes=[(RXNORM, "46303")])
     found = candidate_drugs(raw, terminology, NO_MEDICATIONS)
     assert [(m.drug.ingredient, m.recognised_by) for m in found] == [
@@ -65,8 +74,14 @@ def test_counted_statuses_are_candidates(terminology: Terminology, status: str) 
     ]
 
 
+def test_counted_statuses_are_current_or_past() -> None:
+    assert {"active", "draft", "on-hold"} == CURRENT_STATUSES
+    assert {"stopped", "completed"} == PAST_STATUSES
+    assert COUNTED_STATUSES == CURRENT_STATUSES | PAST_STATUSES
+
+
 @pytest.mark.parametrize(
-    "status", ["stopped", "completed", "entered-in-error", "cancelled", "unknown", None]
+    "status", ["entered-in-error", "cancelled", "unknown", "suspended", "", None]
 )
 def test_other_statuses_are_not_candidates(terminology: Terminology, status: str | None) -> None:
     raw = medication_request(codes=[(RXNORM, "46303")])
@@ -149,11 +164,13 @@ def test_restless_back_active_order(terminology: Terminology) -> None:
             provoking=True,
             status="active",
             draft=False,
+            current=True,
             recognised_by="rxnorm-ingredient",
             display="amisulpride 200 mg tablet",
             source="MedicationRequest/amisulpride-600",
             mg_per_day=600.0,
             start_day=epoch_day(dt.date(2026, 10, 22)),
+            end_day=None,
         )
     ]
 
@@ -268,3 +285,214 @@ def test_order_without_id_names_its_type(terminology: Terminology) -> None:
 
 def test_unrecognised_order_gives_no_facts(terminology: Terminology) -> None:
     assert facts(medication_request(text="atorvastatin 20 mg"), terminology) == []
+
+
+# --- doses in tablets: the strength from the product name ----------------------------------
+
+QUETIAPINE_25 = (RXNORM, "312744")  # drug_products.tsv: quetiapine 25 MG Oral Tablet
+
+
+def product_concept(display: str | None = "quetiapine 25 MG Oral Tablet") -> dict[str, Any]:
+    coding: dict[str, Any] = {"system": QUETIAPINE_25[0], "code": QUETIAPINE_25[1]}
+    if display is not None:
+        coding["display"] = display
+    return {"coding": [coding]}
+
+
+def test_product_code_dosed_in_tablets(terminology: Terminology) -> None:
+    raw = medication_request(
+        id="q", concept=product_concept(), dosages=[dose(2, "tablet", per=None, code="BID")]
+    )
+    assert facts(raw, terminology) == [
+        MedicationFact(
+            ingredient="quetiapine",
+            drug_class="antipsychotic",
+            subclass="atypical",
+            provoking=True,
+            status="active",
+            draft=False,
+            current=True,
+            recognised_by="rxnorm-product",
+            display="quetiapine 25 MG Oral Tablet",
+            source="MedicationRequest/q",
+            mg_per_day=100.0,
+            start_day=None,
+            end_day=None,
+        )
+    ]
+
+
+def test_strength_from_the_order_text(terminology: Terminology) -> None:
+    raw = medication_request(
+        text="Quetiapine 50 mg tablets", dosages=[dose(1, "{tablet}", per=None, code="TID")]
+    )
+    (fact,) = facts(raw, terminology)
+    assert (fact.ingredient, fact.mg_per_day) == ("quetiapine", 150.0)
+
+
+def test_strength_from_a_contained_medication(terminology: Terminology) -> None:
+    contained = medication("med1", codes=[QUETIAPINE_25], text="quetiapine 25 MG Oral Tablet")
+    raw = medication_request(
+        contained=[contained],
+        medicationReference={"reference": "#med1"},
+        dosages=[dose(3, "tablet", per=(1, 1, "d"))],
+    )
+    (fact,) = facts(raw, terminology, lookup_in(contained))
+    assert fact.mg_per_day == 75.0
+
+
+@pytest.mark.parametrize(
+    "concept",
+    [
+        pytest.param(product_concept(display=None), id="code-without-display"),
+        pytest.param(product_concept(display="quetiapine oral tablet"), id="display-no-strength"),
+        pytest.param(
+            {"coding": [{"system": RXNORM, "code": "51272"}], "text": "quetiapine 25 mg or 50 mg"},
+            id="two-strengths-in-text",
+        ),
+    ],
+)
+def test_tablets_without_a_single_stated_strength_are_unknown(
+    terminology: Terminology, concept: dict[str, Any]
+) -> None:
+    """The strength comes from the names in the request, never guessed."""
+    raw = medication_request(concept=concept, dosages=[dose(2, "tablet", per=None, code="BID")])
+    (fact,) = facts(raw, terminology)
+    assert fact.ingredient == "quetiapine"
+    assert fact.mg_per_day is None
+
+
+def test_combination_product_in_capsules_has_no_dose(terminology: Terminology) -> None:
+    concept = {
+        "coding": [
+            {
+                "system": RXNORM,
+                "code": "403969",
+                "display": "fluoxetine 25 MG / olanzapine 6 MG Oral Capsule",
+            }
+        ]
+    }
+    raw = medication_request(concept=concept, dosages=[dose(1, "capsule")])
+    found = facts(raw, terminology)
+    assert [(f.ingredient, f.mg_per_day) for f in found] == [
+        ("fluoxetine", None),
+        ("olanzapine", None),
+    ]
+
+
+# --- current and past orders, and when a past order ended --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "current"),
+    [
+        ("active", True),
+        ("on-hold", True),
+        ("draft", True),
+        ("stopped", False),
+        ("completed", False),
+    ],
+)
+def test_current_or_past_follows_the_status(
+    terminology: Terminology, status: str, current: bool
+) -> None:
+    (fact,) = facts(medication_request(status=status, codes=[(RXNORM, "46303")]), terminology)
+    assert (fact.status, fact.current, fact.draft) == (status, current, status == "draft")
+
+
+def test_stopped_order_with_its_dates(terminology: Terminology) -> None:
+    raw = medication_request(
+        id="old",
+        status="stopped",
+        codes=[(RXNORM, "46303")],
+        authoredOn="2026-06-01",
+        dispenseRequest={"validityPeriod": {"start": "2026-06-01", "end": "2026-08-15"}},
+        dosages=[dose(200, per=(2, 1, "d"))],
+    )
+    assert facts(raw, terminology) == [
+        MedicationFact(
+            ingredient="amisulpride",
+            drug_class="antipsychotic",
+            subclass="atypical (benzamide)",
+            provoking=True,
+            status="stopped",
+            draft=False,
+            current=False,
+            recognised_by="rxnorm-ingredient",
+            display="amisulpride",
+            source="MedicationRequest/old",
+            mg_per_day=400.0,
+            start_day=epoch_day(dt.date(2026, 6, 1)),
+            end_day=epoch_day(dt.date(2026, 8, 15)),
+        )
+    ]
+
+
+def bounded(end: str | None, start: str = "2026-06-01") -> dict[str, Any]:
+    instruction = dose(100, per=(1, 1, "d"))
+    period = {"start": start} if end is None else {"start": start, "end": end}
+    instruction["timing"]["repeat"]["boundsPeriod"] = period
+    return instruction
+
+
+@pytest.mark.parametrize(
+    ("extra", "end"),
+    [
+        pytest.param(
+            {"dispenseRequest": {"validityPeriod": {"end": "2026-08-15"}}},
+            dt.date(2026, 8, 15),
+            id="validity-end",
+        ),
+        pytest.param(
+            {"dosageInstruction": [bounded("2026-07-31")]}, dt.date(2026, 7, 31), id="bounds-end"
+        ),
+        pytest.param(
+            {
+                "dispenseRequest": {"validityPeriod": {"end": "2026-08-15"}},
+                "dosageInstruction": [bounded("2026-07-31")],
+            },
+            dt.date(2026, 8, 15),
+            id="validity-end-wins",
+        ),
+        pytest.param(
+            {
+                "dispenseRequest": {"validityPeriod": {"start": "2026-06-01"}},
+                "dosageInstruction": [bounded("2026-07-31")],
+            },
+            dt.date(2026, 7, 31),
+            id="validity-without-end-then-bounds",
+        ),
+        pytest.param(
+            {"dosageInstruction": [bounded(None), bounded("2026-07-20")]},
+            dt.date(2026, 7, 20),
+            id="first-instruction-with-an-end",
+        ),
+        pytest.param(
+            {"dispenseRequest": {"validityPeriod": {"end": "2026-08-15T17:30:00+02:00"}}},
+            dt.date(2026, 8, 15),
+            id="end-datetime",
+        ),
+    ],
+)
+def test_end_day_sources(terminology: Terminology, extra: dict[str, Any], end: dt.date) -> None:
+    raw = medication_request(status="completed", codes=[(RXNORM, "46303")], **extra)
+    (fact,) = facts(raw, terminology)
+    assert fact.end_day == epoch_day(end)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({}, id="no-dates"),
+        pytest.param({"authoredOn": "2026-06-01"}, id="authored-only"),
+        pytest.param(
+            {"dispenseRequest": {"validityPeriod": {"start": "2026-06-01"}}}, id="validity-start"
+        ),
+        pytest.param({"dosageInstruction": [bounded(None)]}, id="bounds-without-end"),
+        pytest.param({"dosageInstruction": [dose(100, per=None, code="BID")]}, id="timing-code"),
+    ],
+)
+def test_no_end_day_without_an_end_date(terminology: Terminology, extra: dict[str, Any]) -> None:
+    raw = medication_request(status="stopped", codes=[(RXNORM, "46303")], **extra)
+    (fact,) = facts(raw, terminology)
+    assert (fact.current, fact.end_day) == (False, None)

@@ -53,20 +53,30 @@ def test_to_engine_flattens_and_drops_none() -> None:
         provoking=True,
         status="active",
         draft=False,
+        current=True,
         recognised_by="rxnorm-ingredient",
         display="amisulpride 200 mg tablet",
         source="MedicationRequest/a",
         mg_per_day=None,
         start_day=20748,
+        end_day=None,
     )
     engine = to_engine(fact)
     assert engine["fact"] == "medication"
     assert engine["start_day"] == 20748
+    assert engine["current"] is True
     assert "mg_per_day" not in engine
-    assert (
-        to_engine(FindingFact("akathisia", "Akathisia", "akathisia", "Condition/c"))["fact"]
-        == "finding"
-    )
+    assert "end_day" not in engine
+    assert to_engine(
+        FindingFact("akathisia", "Akathisia", "unspecified", "akathisia", "Condition/c")
+    ) == {
+        "fact": "finding",
+        "category": "akathisia",
+        "concept": "Akathisia",
+        "region": "unspecified",
+        "display": "akathisia",
+        "source": "Condition/c",
+    }
 
 
 def test_fact_schema_matches_the_dataclasses() -> None:

@@ -16,6 +16,8 @@ FEATURES = {
     "night_worse",
     "unpleasant_sensation",
     "urge_to_move",
+    "inner_restlessness",
+    "skin_lesion",
 }
 
 
@@ -83,6 +85,7 @@ def test_restless_back_complaint(phrases: PhraseBook) -> None:
     assert read == TextFeatures(
         regions=frozenset({"back"}),
         features=frozenset({"unpleasant_sensation", "rest_provoked", "relieved_by_movement"}),
+        denied=frozenset({"skin_lesion"}),  # "No rash on examination."
     )
 
 
@@ -241,3 +244,117 @@ def test_mentions_region_is_a_cheap_superset(
     assert phrases.mentions_region(*texts) is expected
     if phrases.read(*texts).regions:
         assert phrases.mentions_region(*texts)
+
+
+# --- denied features: stated only in the negative -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "feature"),
+    [
+        ("not relieved by walking", "relieved_by_movement"),
+        ("Restlessness NOT relieved by moving", "relieved_by_movement"),
+        ("no rash", "skin_lesion"),
+        ("denies itching", "unpleasant_sensation"),
+        ("no inner restlessness", "inner_restlessness"),
+    ],
+)
+def test_negated_feature_is_denied(phrases: PhraseBook, text: str, feature: str) -> None:
+    read = phrases.read(text)
+    assert feature in read.denied
+    assert feature not in read.features
+
+
+def test_not_relieved_by_walking(phrases: PhraseBook) -> None:
+    assert phrases.read("Restless legs, not relieved by walking") == TextFeatures(
+        regions=frozenset({"legs"}),
+        features=frozenset({"urge_to_move"}),
+        denied=frozenset({"relieved_by_movement"}),
+    )
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ("not relieved by walking. Relieved by walking later in the day",),
+        ("relieved by walking; not relieved by moving",),
+        ("not relieved by walking", "relieved on getting up"),
+        ("relieved by walking", "not relieved by walking"),
+    ],
+)
+def test_affirmed_anywhere_is_not_denied(phrases: PhraseBook, texts: tuple[str, ...]) -> None:
+    read = phrases.read(*texts)
+    assert "relieved_by_movement" in read.features
+    assert "relieved_by_movement" not in read.denied
+
+
+@pytest.mark.parametrize("text", ["itching in the back", "relieved by walking", "poor sleep", ""])
+def test_unmentioned_features_are_not_denied(phrases: PhraseBook, text: str) -> None:
+    """Silence is not denial: only a negated mention is."""
+    read = phrases.read(text)
+    assert "relieved_by_movement" not in read.denied
+    assert "skin_lesion" not in read.denied
+
+
+def test_denial_does_not_reach_past_the_phrase_it_negates(phrases: PhraseBook) -> None:
+    """BUG (cds.facts.phrases.PhraseBook.read): a negation cue negates every phrase up to
+    negation_window words after it, and a negated hit now counts as *denied*. In "no rash,
+    relieved by walking" the "no" belongs to "rash", yet relieved_by_movement is denied:
+    with "restless" (urge_to_move) the complaint reads as akathisia (restlessness not
+    relieved by moving) and the RLS cards are silenced."""
+    read = phrases.read("Restless legs at night, no rash, relieved by walking")
+    assert "skin_lesion" in read.denied
+    assert "relieved_by_movement" not in read.denied
+
+
+# --- akathisia and skin-lesion features ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "inner restlessness",
+        "describes inner tension",
+        "paces the ward all day",
+        "pacing",
+        "feels driven to move",
+        "akathisia suspected",
+    ],
+)
+def test_inner_restlessness(phrases: PhraseBook, text: str) -> None:
+    assert "inner_restlessness" in phrases.read(text).features
+
+
+@pytest.mark.parametrize("text", ["restless legs", "urge to move the legs", "innermost", "spaces"])
+def test_restlessness_alone_is_not_inner_restlessness(phrases: PhraseBook, text: str) -> None:
+    assert "inner_restlessness" not in phrases.read(text).features
+
+
+def test_itchy_rash_on_the_back_is_a_skin_lesion(phrases: PhraseBook) -> None:
+    assert phrases.read("itchy rash on the back") == TextFeatures(
+        regions=frozenset({"back"}),
+        features=frozenset({"unpleasant_sensation", "skin_lesion"}),
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["eczema on both calves", "urticaria", "hives", "insect bites", "excoriations", "psoriasis"],
+)
+def test_skin_lesions(phrases: PhraseBook, text: str) -> None:
+    assert "skin_lesion" in phrases.read(text).features
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no rash",
+        "No rash on examination.",
+        "skin intact without rash",
+        "itching in the back, no lesions",
+        "crashing fatigue",  # "rash" inside a word
+        "rashly decided",
+    ],
+)
+def test_no_skin_lesion(phrases: PhraseBook, text: str) -> None:
+    assert "skin_lesion" not in phrases.read(text).features

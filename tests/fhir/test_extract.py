@@ -41,7 +41,7 @@ def test_restless_back_example(knowledge: Knowledge) -> None:
 
 
 def busy_patient() -> PatientRecord:
-    """A long record of which only two resources matter to the rules."""
+    """A long record of which only four resources matter to the rules."""
     unrelated_orders = [
         medication_request(id=f"other-{i}", text=name, dosages=[dose(10)])
         for i, name in enumerate(
@@ -94,10 +94,20 @@ def busy_patient() -> PatientRecord:
 
 def test_only_candidates_are_validated(knowledge: Knowledge) -> None:
     out = extract_facts(busy_patient(), knowledge, TODAY)
-    assert out.validated == 2
-    assert out.skipped == 8 + 4 + 1 + 7 + 3
+    # stopped and completed orders are past exposures (candidates); cancelled and
+    # entered-in-error orders never exposed the patient
+    assert out.validated == 2 + 2
+    assert out.skipped == 8 + 2 + 1 + 7 + 3
     assert out.issues == []  # the broken resources were never validated
-    assert [f.source for f in out.facts] == ["MedicationRequest/sertraline", "Condition/legs"]
+    assert [
+        (f.source, f.current) if isinstance(f, MedicationFact) else (f.source, None)
+        for f in out.facts
+    ] == [
+        ("MedicationRequest/stopped-stopped", False),
+        ("MedicationRequest/stopped-completed", False),
+        ("MedicationRequest/sertraline", True),
+        ("Condition/legs", None),
+    ]
 
 
 def test_invalid_candidate_is_an_issue_and_the_rest_still_yield(knowledge: Knowledge) -> None:
