@@ -1,0 +1,66 @@
+"""RULES.md's worked example, applied to a copy of the rules, still works."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cds.authoring import check_rules_dir
+from cds.authoring.ruletests import run_rule_cases
+from cds.facts import PhraseBook, Terminology
+from cds.rulebase import load_rulebase
+from cds.settings import bundled_rules_dir
+from tests.conftest import EXAMPLES
+
+GUIDE = Path(__file__).resolve().parents[2] / "RULES.md"
+NEW_FILE = re.compile(r"```yaml\n# file: (?P<path>\S+)\n(?P<body>.*?)```", re.DOTALL)
+
+
+@pytest.fixture
+def guided_rules(tmp_path: Path) -> Path:
+    """A copy of the bundled rules with every step of the guide applied."""
+    target = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), target)
+    shutil.copytree(EXAMPLES, tmp_path / "fhir_examples")  # cases refer to the examples
+    guide = GUIDE.read_text(encoding="utf-8")
+    for block in NEW_FILE.finditer(guide):
+        path = target.parent / block["path"]
+        path.write_text(f"# file: {block['path']}\n{block['body']}", encoding="utf-8")
+    drugs = target / "valuesets" / "drugs.tsv"
+    row = "promethazine\tother\tantihistamine (phenothiazine H1; weak D2 antagonist)\tyes\t"
+    assert row.rstrip("\t") in guide
+    text = drugs.read_text(encoding="utf-8")
+    drugs.write_text(text.replace(row.replace("\tyes\t", "\tno\t"), row), encoding="utf-8")
+    phrases = target / "phrases.yaml"
+    assert '"must move", fidgety,' in guide
+    text = phrases.read_text(encoding="utf-8")
+    phrases.write_text(text.replace('"must move",', '"must move", fidgety,'), encoding="utf-8")
+    return target
+
+
+def test_the_guide_creates_a_rule_file_and_a_test_file() -> None:
+    paths = [m["path"] for m in NEW_FILE.finditer(GUIDE.read_text(encoding="utf-8"))]
+    assert paths == ["rules/50-sleep-assessment.yaml", "rules/tests/sleep-assessment.yaml"]
+
+
+def test_the_worked_example_checks_and_passes_its_tests(guided_rules: Path) -> None:
+    assert check_rules_dir(guided_rules) == []
+    base = load_rulebase(guided_rules)
+    try:
+        results = list(run_rule_cases(base, "restless-cds", "urn:x"))
+    finally:
+        base.close()
+    failed = [(r.name, r.problems) for r in results if not r.passed]
+    assert failed == []
+    assert "a restless back with insomnia suggests a sleep assessment" in {r.name for r in results}
+
+
+def test_the_drug_and_phrase_edits_take_effect(guided_rules: Path) -> None:
+    terminology = Terminology.load(guided_rules / "valuesets")
+    assert terminology.drugs["promethazine"].provoking is True
+    phrases = PhraseBook.load(guided_rules / "phrases.yaml")
+    assert "urge_to_move" in phrases.read("legs feel fidgety in the evening").features
+    assert "urge_to_move" not in phrases.read("not fidgety").features
