@@ -51,9 +51,22 @@ class RenderContext:
     """The session's derived facts by type, for a template's conditional sections."""
 
 
+class _Shown:
+    """A value as a template shows it; ``{x:dose}`` reads "600 mg/day" or "not stated"."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        if spec == "dose":
+            known = isinstance(self.value, int | float) and not isinstance(self.value, bool)
+            return f"{self.value} mg/day" if known else "not stated"
+        return "not stated" if self.value is None else format(self.value, spec)
+
+
 class _Values(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "not stated"
+    def __missing__(self, key: str) -> _Shown:
+        return _Shown(None)
 
 
 def _display_value(value: Any) -> Any:
@@ -90,8 +103,8 @@ def render_cards(outcomes: Sequence[CardOutcome], ctx: RenderContext) -> list[di
 
 
 def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> dict[str, Any]:
-    values = _Values({k: _display_value(v) for k, v in outcome.values.items()})
-    summary = template.summary.format_map(values)
+    values = {k: _display_value(v) for k, v in outcome.values.items()}
+    summary = template.summary.format_map(_shown(values))
     if len(summary) > MAX_SUMMARY_LENGTH:
         summary = summary[: MAX_SUMMARY_LENGTH - 1].rstrip() + "…"
     card: dict[str, Any] = {
@@ -118,9 +131,13 @@ def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> d
     return card
 
 
+def _shown(values: Mapping[str, Any]) -> _Values:
+    return _Values({k: _Shown(v) for k, v in values.items()})
+
+
 def _detail(template: CardTemplate, values: Mapping[str, Any], ctx: RenderContext) -> str:
-    safe = _Values(_markdown_safe(values))
-    paragraphs = [template.detail.format_map(safe).strip()]
+    safe = _markdown_safe(values)
+    paragraphs = [template.detail.format_map(_shown(safe)).strip()]
     for section in template.sections:
         items = sorted(
             {
@@ -130,8 +147,8 @@ def _detail(template: CardTemplate, values: Mapping[str, Any], ctx: RenderContex
             }
         )
         if items:
-            listed = _Values(_markdown_safe({"list": ", ".join(items)}))
-            paragraphs.append(section.text.format_map(_Values({**safe, **listed})).strip())
+            listed = _markdown_safe({"list": ", ".join(items)})
+            paragraphs.append(section.text.format_map(_shown({**safe, **listed})).strip())
     return "\n\n".join(paragraphs)
 
 
