@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -21,6 +22,7 @@ from cds import __version__
 from cds.hooks import install_error_handlers, router
 from cds.reload import RuleBaseHolder, watch_rules
 from cds.rulebase import load_rulebase
+from cds.security import JwtVerifier, TrustedIssuer, load_trusted_issuers, sandbox_issuer
 from cds.settings import Settings
 
 __all__ = ["create_app"]
@@ -32,10 +34,24 @@ def _configure_logging(level: str) -> None:
     """Give the ``cds`` loggers a handler once; uvicorn configures only its own."""
     logger = logging.getLogger("cds")
     logger.setLevel(level.upper())
+    # httpx logs each URL at INFO; FHIR URLs carry patient ids, which never go to a log
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logger.level))
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
         logger.addHandler(handler)
+
+
+def _verifier(settings: Settings) -> JwtVerifier | None:
+    """The JWT verifier for the configured issuers, or ``None`` when none are."""
+    issuers: list[TrustedIssuer] = []
+    if settings.trusted_issuers_file is not None:
+        issuers += load_trusted_issuers(settings.trusted_issuers_file)
+    if settings.trust_cds_hooks_sandbox:
+        issuers.append(sandbox_issuer())
+    if not issuers:
+        return None
+    return JwtVerifier(issuers, leeway=settings.jwt_leeway_seconds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,10 +69,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.reload_interval_seconds > 0
             else None
         )
-        log.warning(
-            "CDS client authentication is OFF: every call is accepted unsigned (%s)",
-            "loopback only" if settings.loopback_only else "REMOTE CALLS ALLOWED",
-        )
+        verifier = _verifier(settings)
+        app.state.verifier = verifier
+        app.state.fhir_client = httpx.AsyncClient(follow_redirects=False)
+        app.state.fetch_policy = settings.fetch_policy
+        if verifier is None:
+            log.warning(
+                "CDS client authentication is OFF: every call is accepted unsigned (%s)",
+                "loopback only" if settings.loopback_only else "REMOTE CALLS ALLOWED",
+            )
+        else:
+            log.info("CDS client JWTs required; trusted issuers: %s", ", ".join(verifier.issuers))
         try:
             yield
         finally:
@@ -65,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             holder.close()
+            await app.state.fhir_client.aclose()
+            if verifier is not None:
+                await verifier.aclose()
 
     app = FastAPI(
         title="restless-cds",

@@ -70,11 +70,16 @@ def serve(
         if v is not None
     }
     settings = Settings(**overrides)
-    if not settings.loopback_only and not settings.allow_unauthenticated_remote:
+    if not (
+        settings.loopback_only
+        or settings.authenticates_clients
+        or settings.allow_unauthenticated_remote
+    ):
         raise click.UsageError(
-            f"refusing to serve unauthenticated calls on {settings.host}: CDS client JWT "
-            "verification is not configured. Bind to 127.0.0.1 or pass "
-            "--allow-unauthenticated-remote behind an authenticating proxy."
+            f"refusing to serve unauthenticated calls on {settings.host}: no trusted CDS "
+            "client is configured (RESTLESS_CDS_TRUSTED_ISSUERS_FILE, "
+            "RESTLESS_CDS_TRUST_CDS_HOOKS_SANDBOX). Bind to 127.0.0.1, configure issuers, or "
+            "pass --allow-unauthenticated-remote behind an authenticating proxy."
         )
     _check_rules(settings.rules_dir)
     export_to_environment(settings)
@@ -92,8 +97,11 @@ def serve(
 def export_to_environment(settings: Settings) -> None:
     """Worker processes rebuild their settings from the environment: pass ours down."""
     for name, value in settings.model_dump(mode="json").items():
-        text = value if isinstance(value, str) else json.dumps(value)
-        os.environ[f"RESTLESS_CDS_{name.upper()}"] = text
+        key = f"RESTLESS_CDS_{name.upper()}"
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value if isinstance(value, str) else json.dumps(value)
 
 
 def _check_rules(rules_dir: Path) -> None:

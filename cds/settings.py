@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cds.fhir.client import FetchPolicy
 
 __all__ = ["LOOPBACK_HOSTS", "Settings", "bundled_rules_dir"]
 
@@ -42,13 +44,59 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     reload_interval_seconds: float = Field(default=2.0, ge=0)
     """How often to look for edited rule files; 0 turns hot reload off."""
+    public_base_url: str | None = None
+    """The service's URL as clients call it (e.g. ``https://cds.example.org``): each
+    call's JWT ``aud`` must equal it plus the path called."""
+    trusted_issuers_file: Path | None = None
+    """JSON or YAML list of trusted CDS clients: iss, jwks_url or jwks_file, allowed_jku,
+    tenants. With any issuer configured, every call must carry a valid bearer JWT."""
+    trust_cds_hooks_sandbox: bool = False
+    """Trust https://sandbox.cds-hooks.org with its shipped public key (demos only: its
+    private key is public)."""
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
     allow_unauthenticated_remote: bool = False
-    """Serve unsigned calls on a non-loopback interface (JWT client auth is not built yet)."""
+    """Serve unsigned calls on a non-loopback interface when no issuer is configured
+    (only behind a proxy that authenticates clients)."""
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     """Browser clients (the CDS Hooks Sandbox) allowed to call; ``*`` for any."""
+    fhir_allowed_servers: list[str] | None = None
+    """FHIR server base URLs (prefixes) the fallback may call; unset: any http(s) server,
+    [] turns the fallback off. Set it in production."""
+    fhir_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    fhir_request_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    fhir_overall_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
+    fhir_max_pages: int = Field(default=10, ge=1, le=100)
+    fhir_max_entries: int = Field(default=1000, ge=1, le=100_000)
+    fhir_max_concurrency: int = Field(default=4, ge=1, le=32)
     source_label: str = "restless-cds"
     override_system_uri: str = "urn:restless-cds:override-reason"
 
     @property
     def loopback_only(self) -> bool:
         return self.host in LOOPBACK_HOSTS
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        """The FHIR-server fallback's limits."""
+        allowed = None if self.fhir_allowed_servers is None else tuple(self.fhir_allowed_servers)
+        return FetchPolicy(
+            allowed_servers=allowed,
+            connect_timeout=self.fhir_connect_timeout_seconds,
+            request_timeout=self.fhir_request_timeout_seconds,
+            overall_timeout=self.fhir_overall_timeout_seconds,
+            max_pages=self.fhir_max_pages,
+            max_entries=self.fhir_max_entries,
+            max_concurrency=self.fhir_max_concurrency,
+        )
+
+    @property
+    def authenticates_clients(self) -> bool:
+        return self.trusted_issuers_file is not None or self.trust_cds_hooks_sandbox
+
+    @model_validator(mode="after")
+    def _auth_needs_public_url(self) -> Settings:
+        if self.authenticates_clients and not self.public_base_url:
+            raise ValueError("public_base_url is required when trusted issuers are configured")
+        if self.public_base_url:
+            self.public_base_url = self.public_base_url.rstrip("/")
+        return self

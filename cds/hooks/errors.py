@@ -23,6 +23,7 @@ from cds.errors import (
     RequestError,
     UnknownServiceError,
 )
+from cds.security import AuthenticationError
 
 __all__ = ["PayloadTooLargeError", "install_error_handlers", "operation_outcome"]
 
@@ -63,6 +64,16 @@ def install_error_handlers(app: FastAPI) -> None:
             Problem(".".join(str(p) for p in e["loc"]), str(e["msg"])) for e in exc.errors()
         ]
         return operation_outcome(400, problems)
+
+    @app.exception_handler(AuthenticationError)
+    async def _unauthenticated(_: Request, exc: AuthenticationError) -> Response:
+        # no detail: why a token failed is for the log (cds.hooks.auth), not the caller
+        return operation_outcome(
+            401,
+            [Problem("", "authentication required")],
+            code="login",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
 
     @app.exception_handler(UnknownServiceError)
     async def _unknown(_: Request, exc: UnknownServiceError) -> Response:

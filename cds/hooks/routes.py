@@ -9,17 +9,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from cds.errors import UnknownServiceError
+from cds.fhir.client import complete_prefetch, keys_to_complete
+from cds.hooks.auth import authenticate_client
 from cds.hooks.errors import PayloadTooLargeError
-from cds.hooks.models import CardsResponse, DiscoveryResponse
+from cds.hooks.models import CardsResponse, DiscoveryResponse, HookRequest
 from cds.hooks.pipeline import evaluate, parse_request
-from cds.hooks.services import SERVICES, Service
+from cds.hooks.services import PREFETCH, SERVICES, Service
 from cds.rulebase import RuleBase
 from cds.settings import Settings
 
 __all__ = ["router"]
 
 log = logging.getLogger("cds.hooks")
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(authenticate_client)])
 
 
 def get_settings(request: Request) -> Settings:
@@ -75,12 +77,34 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _with_fetched_prefetch(
+    request: Request, hook_request: HookRequest, service: Service
+) -> HookRequest:
+    """Fetch from the FHIR server what the client did not prefetch (412 if it cannot)."""
+    if hook_request.hook != service.hook or not keys_to_complete(
+        hook_request.prefetch, service.required
+    ):
+        return hook_request  # a hook mismatch is a 400 later; no fetch on its behalf
+    auth = hook_request.fhirAuthorization
+    prefetch = await complete_prefetch(
+        request.app.state.fhir_client,
+        fhir_server=hook_request.fhirServer,
+        access_token=auth.access_token if auth else None,
+        context=hook_request.context,
+        templates=PREFETCH,
+        required=service.required,
+        prefetch=hook_request.prefetch,
+        policy=request.app.state.fetch_policy,
+    )
+    return hook_request.model_copy(update={"prefetch": prefetch})
+
+
 @router.post("/cds-services/{service_id}")
 async def call_service(
     request: Request, service: ServiceDep, rules: RulesDep, settings: SettingsDep
 ) -> Response:
     body = await _read_body(request, settings.max_body_bytes)
-    hook_request = parse_request(body)
+    hook_request = await _with_fetched_prefetch(request, parse_request(body), service)
     # taken after the last await: a reload cannot retire these rules mid-request
     rulebase = rules.current
     result = evaluate(

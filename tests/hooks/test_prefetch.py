@@ -131,13 +131,13 @@ def test_a_null_conditions_key_means_no_data(
 def test_a_null_medications_key_leaves_only_the_draft_order(
     client: TestClient, request_body: dict[str, Any]
 ) -> None:
-    """Req 53: ``null`` medications: the draft order alone, started today, after the
-    complaint began, so no time link: an observation card, not a 412."""
+    """Req 53: ``null`` medications: the draft order alone, a drug not yet taken ordered
+    for a patient with the complaint: an observation card, not a 412."""
     request_body["prefetch"]["medications"] = None
 
     (card,) = assert_cards_response(_post(client, request_body))
 
-    assert card["extension"]["restless-cds-rule"] == "observation.no-time-link"
+    assert card["extension"]["restless-cds-rule"] == "observation.new-drug"
     assert card["indicator"] == "info"
 
 

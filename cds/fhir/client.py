@@ -1,0 +1,384 @@
+"""The FHIR-server fallback: required prefetch the EHR did not send is fetched from
+``fhirServer`` with the hook's access token (#fhir-resource-access).
+
+``records.collect_record`` applies the prefetch policy (an absent key or an
+OperationOutcome must be fetched, ``null`` means no data); this module does the fetching
+beforehand, so the route calls ``complete_prefetch`` and then evaluates as usual. A search
+that comes back paged (fetched, or sent that way in the prefetch) is followed to its last
+page and merged, because the rules read negations ("no akathisia on record") that a
+partial list would make wrong; for the same reason a key whose pages exceed the bounds is
+reported unavailable rather than truncated.
+
+Everything that can go wrong with a remote server (no ``fhirServer``, a server off the
+allowlist, 401/403/404/5xx, a timeout, a refused connection, a body that is not a FHIR
+resource, a next link to another origin) ends in ``PrefetchUnavailableError`` naming the
+keys, which the hooks layer answers with 412.
+
+The access token is transient: it lives in one call's request headers and nowhere else.
+It is never put on the shared ``httpx.AsyncClient``, never logged (logs carry key names,
+page counts and status codes, not URLs, which hold patient ids) and never put in an
+exception message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from cds.errors import PrefetchUnavailableError
+from cds.fhir._templates import render_template
+
+__all__ = ["DEFAULT_POLICY", "FetchPolicy", "complete_prefetch", "keys_to_complete"]
+
+log = logging.getLogger("cds.fhir")
+
+FHIR_JSON = "application/fhir+json"
+_SCHEMES = ("http", "https")
+
+
+def _http_url(value: str) -> httpx.URL | None:
+    """``value`` as an absolute http(s) URL without credentials, query or fragment."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        return None
+    if url.scheme not in _SCHEMES or not url.host:
+        return None
+    if url.userinfo or url.query or url.fragment:
+        return None
+    return url
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How far the fallback may go; one per app, built from the settings.
+
+    ``allowed_servers`` lists base-URL prefixes (``https://ehr.example.org/fhir``) a
+    ``fhirServer`` must fall under, compared by scheme, host, port and whole path
+    segments; ``None`` allows any http(s) server, an empty tuple turns the fallback off.
+    ``request_timeout`` bounds one HTTP request end to end (connect, headers, body);
+    ``overall_timeout`` bounds the whole completion, all keys and pages together.
+    """
+
+    allowed_servers: tuple[str, ...] | None = None
+    connect_timeout: float = 1.0
+    request_timeout: float = 3.0
+    overall_timeout: float = 8.0
+    max_pages: int = 10
+    max_entries: int = 1000
+    max_concurrency: int = 4
+    max_response_bytes: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        timeouts = (self.connect_timeout, self.request_timeout, self.overall_timeout)
+        if min(timeouts) <= 0:
+            raise ValueError("FetchPolicy timeouts must be positive")
+        bounds = (self.max_pages, self.max_entries, self.max_concurrency, self.max_response_bytes)
+        if min(bounds) < 1:
+            raise ValueError("FetchPolicy bounds must be at least 1")
+        for prefix in self.allowed_servers or ():
+            if _http_url(prefix) is None:
+                raise ValueError(f"allowed FHIR server is not a plain http(s) URL: {prefix!r}")
+
+    def allows(self, url: httpx.URL) -> bool:
+        """Whether ``url`` is on the allowlist (always, when there is none)."""
+        if self.allowed_servers is None:
+            return True
+        return any(_under(url, prefix) for prefix in self.allowed_servers)
+
+
+DEFAULT_POLICY = FetchPolicy()
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _under(url: httpx.URL, prefix: str) -> bool:
+    """Same origin, and the path equals the prefix's or continues it past a ``/``."""
+    allowed = httpx.URL(prefix)
+    if _origin(url) != _origin(allowed):
+        return False
+    base = allowed.path.rstrip("/")
+    return url.path.rstrip("/") == base or url.path.startswith(base + "/")
+
+
+def _is_error(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("resourceType") == "OperationOutcome"
+
+
+def _next_link(value: Any) -> str | None:
+    """The ``next`` page URL of a Bundle, if it has one."""
+    if not isinstance(value, Mapping) or value.get("resourceType") != "Bundle":
+        return None
+    links = value.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            if isinstance(url, str) and url:
+                return url
+    return None
+
+
+def keys_to_complete(prefetch: Mapping[str, Any] | None, required: Sequence[str]) -> list[str]:
+    """The required keys the fallback has work for: absent, an OperationOutcome (the
+    EHR's query failed), or a Bundle with a next page. ``null`` is "no data": none."""
+    prefetch = prefetch or {}
+    return [
+        key
+        for key in required
+        if key not in prefetch or _is_error(prefetch[key]) or _next_link(prefetch[key])
+    ]
+
+
+class _KeyUnavailableError(Exception):
+    """One key cannot be completed; ``reason`` is safe to log (no URL, no token)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _expected_type(query: str) -> str:
+    """``Type/id`` is a read of that type; anything else is a search: a Bundle."""
+    path, query_mark, _ = query.partition("?")
+    parts = path.split("/")
+    if not query_mark and len(parts) == 2 and parts[1][:1] not in ("", "$", "_"):
+        return parts[0]
+    return "Bundle"
+
+
+def _entries(bundle: Mapping[str, Any]) -> list[Any]:
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise _KeyUnavailableError("Bundle entry is not a list")
+    return entries
+
+
+def _resource(body: bytes, expected: str) -> dict[str, Any]:
+    """Parse a response body; it must be a FHIR resource of the expected type."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _KeyUnavailableError("response is not JSON") from None
+    if not isinstance(value, dict) or value.get("resourceType") != expected:
+        raise _KeyUnavailableError(f"response is not a FHIR {expected}")
+    if expected == "Bundle":
+        _entries(value)
+    return value
+
+
+class _Call:
+    """One completion: the server, the token-bearing headers, the concurrency bound.
+
+    Made per call and dropped with it, so the token never outlives the hook request.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base: httpx.URL,
+        access_token: str | None,
+        policy: FetchPolicy,
+    ) -> None:
+        self.client = client
+        self.base = base
+        self.policy = policy
+        self.headers = {"Accept": FHIR_JSON}
+        if access_token:
+            self.headers["Authorization"] = f"Bearer {access_token}"
+        self.timeout = httpx.Timeout(policy.request_timeout, connect=policy.connect_timeout)
+        self.slots = asyncio.Semaphore(policy.max_concurrency)
+
+    async def get(self, key: str, url: httpx.URL, expected: str) -> dict[str, Any]:
+        async with self.slots:
+            try:
+                async with asyncio.timeout(self.policy.request_timeout):
+                    body = await self._body(key, url)
+            except (TimeoutError, httpx.TimeoutException):
+                raise _KeyUnavailableError("request timed out") from None
+            except httpx.HTTPError as exc:
+                raise _KeyUnavailableError(f"request failed ({type(exc).__name__})") from None
+        return _resource(body, expected)
+
+    async def _body(self, key: str, url: httpx.URL) -> bytes:
+        # redirects are not followed: a 3xx could send the token to another host
+        async with self.client.stream(
+            "GET", url, headers=self.headers, timeout=self.timeout, follow_redirects=False
+        ) as response:
+            log.debug("prefetch %s: HTTP %d", key, response.status_code)
+            if response.status_code != 200:
+                raise _KeyUnavailableError(f"HTTP {response.status_code}")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.policy.max_response_bytes:
+                    raise _KeyUnavailableError(
+                        f"response over {self.policy.max_response_bytes} bytes"
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def page_url(self, link: str) -> httpx.URL:
+        """A next link, resolved against the base; only on the ``fhirServer`` origin."""
+        try:
+            url = self.base.join(link)
+        except httpx.InvalidURL:
+            raise _KeyUnavailableError("next link is not a URL") from None
+        if _origin(url) != _origin(self.base):
+            raise _KeyUnavailableError("next link leaves the FHIR server's origin")
+        return url
+
+    async def fetch(self, key: str, query: str) -> Any:
+        try:
+            url = httpx.URL(str(self.base) + query.lstrip("/"))
+        except httpx.InvalidURL:
+            raise _KeyUnavailableError("the rendered template is not a URL") from None
+        first = await self.get(key, url, _expected_type(query))
+        return await self.remaining_pages(key, first)
+
+    async def remaining_pages(self, key: str, first: Mapping[str, Any]) -> Any:
+        """``first`` with the entries of every following page, in one Bundle."""
+        link = _next_link(first)
+        if link is None:
+            return first
+        entries: list[Any] = []
+        seen: set[str] = set()
+        pages = 0
+        page: Mapping[str, Any] = first
+        while True:
+            pages += 1
+            for entry in _entries(page):
+                full_url = entry.get("fullUrl") if isinstance(entry, Mapping) else None
+                if isinstance(full_url, str):
+                    if full_url in seen:
+                        continue  # an _include'd resource repeated on several pages
+                    seen.add(full_url)
+                entries.append(entry)
+            if len(entries) > self.policy.max_entries:
+                raise _KeyUnavailableError(f"more than {self.policy.max_entries} entries")
+            if link is None:
+                break
+            if pages >= self.policy.max_pages:
+                raise _KeyUnavailableError(f"more than {self.policy.max_pages} pages")
+            page = await self.get(key, self.page_url(link), "Bundle")
+            link = _next_link(page)
+        log.debug("prefetch %s: %d pages merged", key, pages)
+        merged = {k: v for k, v in first.items() if k not in ("link", "entry")}
+        merged["entry"] = entries
+        return merged
+
+
+def _server_base(fhir_server: str | None, policy: FetchPolicy) -> httpx.URL | str:
+    """The base URL (path ending in ``/``) to resolve queries against, or why not."""
+    if not fhir_server:
+        return "no fhirServer in the request"
+    url = _http_url(fhir_server)
+    if url is None:
+        return "fhirServer is not a plain http(s) URL"
+    if not policy.allows(url):
+        return "fhirServer is not on the allowlist"
+    return url.copy_with(path=url.path.rstrip("/") + "/")
+
+
+async def complete_prefetch(
+    client: httpx.AsyncClient,
+    *,
+    fhir_server: str | None,
+    access_token: str | None,
+    context: Mapping[str, Any],
+    templates: Mapping[str, str],
+    required: Sequence[str],
+    prefetch: Mapping[str, Any] | None,
+    policy: FetchPolicy = DEFAULT_POLICY,
+) -> dict[str, Any]:
+    """A copy of ``prefetch`` in which every required key that was absent or an
+    OperationOutcome holds what the FHIR server returns for its template (a read's
+    resource, a search's Bundle, all pages merged), and every required Bundle with a
+    next link holds all its pages. Other keys are left as they were.
+
+    Raises ``PrefetchUnavailableError`` naming each required key that cannot be completed;
+    when that is known before any request (no usable ``fhirServer``, a template token the
+    context lacks), no request is made.
+    """
+    result = dict(prefetch or {})
+    keys = keys_to_complete(result, required)
+    if not keys:
+        return result
+    base = _server_base(fhir_server, policy)
+    if isinstance(base, str):
+        log.warning("prefetch %s unavailable: %s", ", ".join(keys), base)
+        raise PrefetchUnavailableError(keys)
+    queries: dict[str, str] = {}
+    unresolved = []
+    for key in keys:
+        if _next_link(result.get(key)):
+            continue
+        template = templates.get(key)
+        query = render_template(template, context) if template is not None else None
+        if query is None:
+            unresolved.append(key)
+        else:
+            queries[key] = query
+    if unresolved:
+        log.warning(
+            "prefetch %s unavailable: no template or a token missing from the context",
+            ", ".join(unresolved),
+        )
+        raise PrefetchUnavailableError(unresolved)
+    call = _Call(client, base, access_token, policy)
+    jobs = {
+        key: call.fetch(key, queries[key])
+        if key in queries
+        else call.remaining_pages(key, result[key])
+        for key in keys
+    }
+    fetched, failed = await _run(jobs, policy.overall_timeout)
+    if failed:
+        raise PrefetchUnavailableError([key for key in keys if key in failed])
+    result.update(fetched)
+    log.info("prefetch fallback completed %s", ", ".join(keys))
+    return result
+
+
+async def _run(
+    jobs: Mapping[str, Coroutine[Any, Any, Any]], timeout: float
+) -> tuple[dict[str, Any], set[str]]:
+    """Run one coroutine per key within ``timeout``; their values and the failed keys.
+
+    Every task is cancelled on the way out, so nothing keeps running (or keeps the
+    token) after the hook request has its answer or is itself cancelled.
+    """
+    tasks = {key: asyncio.create_task(job) for key, job in jobs.items()}
+    try:
+        await asyncio.wait(tasks.values(), timeout=timeout)
+    finally:
+        unfinished = [t for t in tasks.values() if not t.done()]
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+    fetched: dict[str, Any] = {}
+    failed: set[str] = set()
+    unexpected: BaseException | None = None
+    for key, task in tasks.items():
+        if task.cancelled():
+            log.warning("prefetch %s unavailable: over %.1f s in all", key, timeout)
+            failed.add(key)
+        elif isinstance(error := task.exception(), _KeyUnavailableError):
+            log.warning("prefetch %s unavailable: %s", key, error.reason)
+            failed.add(key)
+        elif error is not None:
+            unexpected = unexpected or error
+        else:
+            fetched[key] = task.result()
+    if unexpected is not None:
+        raise unexpected  # a bug, not a remote failure: let it be a 500
+    return fetched, failed

@@ -1,0 +1,32 @@
+"""Every call's bearer JWT, verified when trusted issuers are configured (#trusting-cds-clients).
+
+The audience is the configured public URL plus the path called, never the request's own
+Host header (which a client controls). With no issuer configured the verifier is absent
+and calls are accepted unsigned; ``restless-cds serve`` allows that only on loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+
+from cds.security import AuthenticationError, Claims, JwtVerifier, bearer_token
+
+__all__ = ["authenticate_client"]
+
+log = logging.getLogger("cds.hooks")
+
+
+async def authenticate_client(request: Request) -> Claims | None:
+    """FastAPI dependency: the verified claims, or ``None`` when auth is off."""
+    verifier: JwtVerifier | None = getattr(request.app.state, "verifier", None)
+    if verifier is None:
+        return None
+    base = request.app.state.settings.public_base_url
+    audience = f"{base}{request.url.path}"
+    try:
+        return await verifier.verify(bearer_token(request.headers.get("authorization")), audience)
+    except AuthenticationError as exc:
+        log.warning("refused a call to %s: %s", request.url.path, exc)
+        raise
