@@ -10,6 +10,7 @@ checks only the first key of a multi-key condition object (found here, not in th
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -260,6 +261,11 @@ class _Scope:
                 if not isinstance(operand, list) or not operand:
                     raise ValueError("'in' takes a non-empty list")
                 options = [self.compare(None, attr, attr_type, v) for v in operand]
+                if len({_is_reference(o[attr]) for o in options}) > 1:
+                    # durable-rules checks only the reference of such an $or (rules#308)
+                    raise ValueError(
+                        "'in' cannot mix references and fixed values; write two conditions"
+                    )
                 tests.append({"$or": options} if len(options) > 1 else options[0])
             elif op == "exists":
                 if not isinstance(operand, bool):
@@ -286,6 +292,10 @@ class _Scope:
         if op is None:
             return {attr: right}
         return {_OPERATORS[op]: {attr: right}}
+
+
+def _is_reference(compiled: Any) -> bool:
+    return isinstance(compiled, dict)
 
 
 def _check_type(attr: str, attr_type: type, value: Any) -> None:
@@ -346,8 +356,24 @@ def _rule_metadata(
     )
 
 
+def _format_problem(text: str) -> str | None:
+    """Why a template text cannot be filled in, or ``None`` when it can."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(text)]
+    except ValueError as exc:
+        return f"malformed placeholder: {exc}"
+    if any(field is not None and (field == "" or field.isdigit()) for field in fields):
+        return "placeholders need a name, like {drug}"
+    return None
+
+
 def _template_names(template: CardTemplate) -> set[str]:
+    texts = [template.summary, template.detail, *(s.text for s in template.sections)]
+    if any(_format_problem(text) for text in texts):
+        return set()  # reported by _check_cards
     names = placeholders(template.summary) | placeholders(template.detail)
+    for section in template.sections:
+        names |= placeholders(section.text) - {"list"}
     names.update(template.dedupe_on)
     if template.suggestion:
         names.add(template.suggestion.order)
@@ -367,8 +393,13 @@ def _check_cards(
         if len(template.summary) > MAX_SUMMARY_LENGTH:
             msg = f"summary is {len(template.summary)} characters; CDS Hooks allows 139"
             problems.append(located.problem(("cards", name, "summary"), msg))
+        for key, text in (("summary", template.summary), ("detail", template.detail)):
+            if (message := _format_problem(text)) is not None:
+                problems.append(located.problem(("cards", name, key), message))
         for k, section in enumerate(template.sections):
             where = ("cards", name, "sections", k)
+            if (message := _format_problem(section.text)) is not None:
+                problems.append(located.problem((*where, "text"), message))
             attrs = schema.get(section.fact)
             if attrs is None:
                 problems.append(

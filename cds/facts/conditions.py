@@ -125,7 +125,7 @@ def condition_facts(
             urge_to_move="urge_to_move" in read.features,
             not_relieved_by_movement="relieved_by_movement" in read.denied,
             inner_restlessness="inner_restlessness" in read.features,
-            skin_lesion="skin_lesion" in read.features,
+            skin_lesion=read.stated_for("skin_lesion", region),
             display=display,
             source=source,
             onset_day=onset,

@@ -38,7 +38,7 @@ _UNIT_TO_MG = {
 # UCUM annotations and plain words EHRs use for one tablet / capsule
 _UNIT_DOSES = frozenset({"tablet", "tablets", "tab", "tabs", "tbl", "capsule", "capsules",
                          "cap", "caps", "1"})  # fmt: skip
-_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
+_STRENGTH = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
 _PERIOD_DAYS = {
     "s": 1 / 86400,
     "min": 1 / 1440,

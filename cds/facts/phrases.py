@@ -3,8 +3,9 @@
 Matching is done here in Python, not with engine ``$mt`` patterns (each reload of a
 regex rule leaks memory in durable-rules). A phrase counts when it appears as whole
 words in a clause and no negation cue ("denies", "not", "no") stands within a few words
-before it in the same clause, so "denies restlessness" and "not relieved by walking" do
-not fire the feature they mention.
+before it in the same comma segment, so "denies restlessness" and "not relieved by
+walking" do not fire the feature they mention, while "no rash, relieved by walking"
+still states relief.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["PhraseBook", "PhraseFile", "TextFeatures"]
 
+_DENIAL_WINDOW = 2
+"""A feature is *denied* only when the cue stands right before it ("not relieved")."""
 _CLAUSE_BREAK = re.compile(r"[.;:!?\n]+|\bbut\b|\bhowever\b|\balthough\b")
 
 
@@ -43,6 +46,13 @@ class TextFeatures:
     regions: frozenset[str]
     features: frozenset[str]
     denied: frozenset[str] = frozenset()
+    stated_with: frozenset[tuple[str, str]] = frozenset()
+    """(feature, region) pairs affirmed in one clause; region ``""`` when none is named."""
+
+    def stated_for(self, feature: str, region: str) -> bool:
+        """Whether ``feature`` was said of ``region``, or in a clause naming no region
+        ("eczema on both legs" is no skin lesion of the back)."""
+        return (feature, region) in self.stated_with or (feature, "") in self.stated_with
 
 
 def _alternation(phrases: list[str]) -> re.Pattern[str]:
@@ -72,25 +82,38 @@ class PhraseBook:
         regions: set[str] = set()
         features: set[str] = set()
         negated: set[str] = set()
+        stated: set[tuple[str, str]] = set()
         for text in texts:
             if not text:
                 continue
             for clause in _CLAUSE_BREAK.split(text.lower()):
-                regions.update(
+                named = {
                     self._region_of[" ".join(hit.group(0).split())]
                     for hit in self._any_region.finditer(clause)
-                    if not self._negated(clause, hit.start())
-                )
+                    if not self._negated(clause, hit.start(), self._window)
+                }
+                regions |= named
                 for name, pattern in self._features.items():
                     for hit in pattern.finditer(clause):
-                        target = negated if self._negated(clause, hit.start()) else features
-                        target.add(name)
-        return TextFeatures(frozenset(regions), frozenset(features), frozenset(negated - features))
+                        if not self._negated(clause, hit.start(), self._window):
+                            features.add(name)
+                            stated.update((name, r) for r in named or {""})
+                        elif self._negated(clause, hit.start(), _DENIAL_WINDOW):
+                            negated.add(name)
+        return TextFeatures(
+            frozenset(regions),
+            frozenset(features),
+            frozenset(negated - features),
+            frozenset(stated),
+        )
 
     def mentions_region(self, *texts: str | None) -> bool:
         """Cheap pre-check: does any text name a body region (negation not considered)?"""
         return any(text and self._any_region.search(text.lower()) for text in texts)
 
-    def _negated(self, clause: str, start: int) -> bool:
-        before = " ".join(clause[:start].split()[-self._window :])
+    def _negated(self, clause: str, start: int, window: int) -> bool:
+        """A negation cue among the ``window`` words before ``start``, within its comma
+        segment ("no rash, relieved by walking" does not negate the relief)."""
+        segment = clause[:start].rsplit(",", 1)[-1]
+        before = " ".join(segment.split()[-window:])
         return self._negation.search(before) is not None

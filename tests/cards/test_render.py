@@ -118,7 +118,7 @@ def test_restless_back_dose_review_card(bundled_rules: RuleBase) -> None:
     (card,) = render_cards([order_outcome()], context(bundled_rules, [example_draft()]))
     assert card["summary"] == "Restless back on amisulpride: review the dose before raising it"
     assert card["indicator"] == "warning"
-    assert "current 600 mg/day; this order 800 mg/day" in card["detail"]
+    assert "current dose 600 mg/day; this order 800 mg/day" in card["detail"]
     assert "began 14 days after amisulpride" in card["detail"]
     assert card["detail"] == card["detail"].strip()
     assert card["source"] == {"label": "restless-cds"}
@@ -412,4 +412,4 @@ def test_suggested_order_gives_the_stated_daily_dose(
 def test_non_integer_values_show_two_decimals(bundled_rules: RuleBase) -> None:
     outcome = order_outcome(current_mg=412.5, mg_per_day=1234.5678, order="elsewhere")
     (card,) = render_cards([outcome], context(bundled_rules))
-    assert "current 412.5 mg/day; this order 1234.57 mg/day" in card["detail"]
+    assert "current dose 412.5 mg/day; this order 1234.57 mg/day" in card["detail"]

@@ -241,6 +241,109 @@ def test_problem_points_at_the_offending_line(tmp_path: Path, case: str) -> None
     assert col >= 1
 
 
+# --- card sections: paragraphs shown when the session derived facts of a type ----------
+
+DETAIL_LINE = '    detail: "Something about {drug}."\n'
+
+
+def with_section(fact: str, attribute: str, text: str = "Also on record: {list}.") -> str:
+    """GOOD with one section on its card (block style: one key per line)."""
+    section = (
+        "    sections:\n"
+        f"      - fact: {fact}\n"
+        f"        attribute: {attribute}\n"
+        f'        text: "{text}"\n'
+    )
+    assert GOOD.count(DETAIL_LINE) == 1
+    return GOOD.replace(DETAIL_LINE, DETAIL_LINE + section)
+
+
+@pytest.mark.parametrize(
+    ("fact", "attribute"),
+    [("exposure", "drug"), ("exposure", "day"), ("symptom", "region"), ("med", "dose")],
+    ids=["derived", "derived-int", "base", "base-float"],
+)
+def test_section_on_a_known_fact_attribute_compiles(
+    tmp_path: Path, fact: str, attribute: str
+) -> None:
+    compiled = compile_texts(tmp_path, {"r.yaml": with_section(fact, attribute)})
+    (section,) = compiled.cards["drug_card"].sections
+    assert (section.fact, section.attribute, section.text) == (
+        fact,
+        attribute,
+        "Also on record: {list}.",
+    )
+
+
+SECTION_CASES = {
+    "unknown derived fact type": (("exposures", "drug"), "fact: exposures", "'exposures'"),
+    "unknown base fact type": (("symptoms", "region"), "fact: symptoms", "'symptoms'"),
+    "unknown attribute of a derived fact": (
+        ("exposure", "dose"),
+        "attribute: dose",
+        "'exposure' has no attribute 'dose'",
+    ),
+    "unknown attribute of a base fact": (
+        ("symptom", "drug"),
+        "attribute: drug",
+        "'symptom' has no attribute 'drug'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECTION_CASES))
+def test_section_problem_points_at_its_line(tmp_path: Path, case: str) -> None:
+    (fact, attribute), needle, message = SECTION_CASES[case]
+    text = with_section(fact, attribute)
+    problems = problems_of(tmp_path, {"r.yaml": text})
+    matching = [p for p in problems if message in p.message]
+    assert matching, [str(p) for p in problems]
+    assert len(problems) == 1, [str(p) for p in problems]
+    path, line, col = split_where(matching[0].where)
+    assert path == str(tmp_path / "r.yaml")
+    assert line == line_of(text, needle), str(matching[0])
+    assert col == column_of(text, line, needle.split(":")[0])
+    if "fact type" in case:
+        assert "unknown fact type" in matching[0].message
+
+
+def test_every_section_problem_is_reported(tmp_path: Path) -> None:
+    # two sections: the first names an unknown attribute, the second an unknown fact
+    text = with_section("exposures", "drug").replace(
+        "    sections:\n",
+        "    sections:\n"
+        "      - fact: exposure\n"
+        "        attribute: dose\n"
+        '        text: "Doses: {list}."\n',
+    )
+    problems = problems_of(tmp_path, {"r.yaml": text})
+    assert sorted((split_where(p.where)[1], p.message) for p in problems) == [
+        (line_of(text, "attribute: dose"), "'exposure' has no attribute 'dose'"),
+        (line_of(text, "fact: exposures"), "unknown fact type 'exposures'"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("Also on record: {lsit}.", id="misspelt-placeholder"),
+        pytest.param("Also on record: {list.", id="unclosed-brace"),
+        pytest.param("Also on record: {}.", id="positional-field"),
+    ],
+)
+def test_section_text_placeholders_are_checked(tmp_path: Path, text: str) -> None:
+    """BUG (cds.engine.compiler._check_cards): a section's text is never parsed at
+    compile time. A misspelt placeholder renders as "not stated"; an unclosed brace or
+    a positional field raises in render_cards (ValueError), failing the first request
+    whose session derives the fact instead of the rules check."""
+    rules = with_section("exposure", "drug", text)
+    problems = problems_of(tmp_path, {"r.yaml": rules})
+    # at the section's text, or (a misspelt name) where a rule must supply it
+    assert any(
+        split_where(p.where)[1] == line_of(rules, "text: ") or "lsit" in p.message for p in problems
+    ), [str(p) for p in problems]
+
+
 def test_summary_of_139_characters_is_accepted(tmp_path: Path) -> None:
     summary = "About {drug} " + "x" * 126
     assert len(summary) == 139
@@ -642,13 +745,21 @@ def test_bundled_rules_compile_without_problems(rules_dir: Path) -> None:
             "dose-review.dose-increase",
             "dose-review.current-drug",
             "new-drug.added-to-combination",
+            "new-drug.added-antipsychotic",
             "observation.no-time-link",
+            "observation.new-drug",
             "observation.stopped-drug",
         ):
             assert all(stage[card_rule] > stage[d] for d in differentials), card_rule
-        for card_rule in ("dose-review.dose-increase", "observation.no-time-link"):
+        for card_rule in (
+            "dose-review.dose-increase",
+            "observation.no-time-link",
+            "observation.new-drug",
+        ):
             assert all(stage[card_rule] > stage[link] for link in links), card_rule
         assert stage["observation.no-time-link"] > stage["dose-change.increase"]
+        assert stage["dose-review.draft-order"] > stage["dose-change.reduction"]
+        assert stage["observation.new-drug"] > stage["combination.antipsychotic-antidepressant"]
         assert base.version.startswith(
             str(yaml.safe_load((rules_dir / "config.yaml").read_text(encoding="utf-8"))["version"])
             + "+"

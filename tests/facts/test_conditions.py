@@ -515,3 +515,18 @@ def test_complaint_and_finding_codes_give_both(
     found = facts(raw, terminology, phrases)
     assert [(c.region, c.coded_restless) for c in complaints(found)] == [("legs", True)]
     assert [(f.category, f.region) for f in findings(found)] == [("secondary_cause", "legs")]
+
+
+def test_skin_lesion_belongs_to_the_region_it_is_stated_for(
+    terminology: Terminology, phrases: PhraseBook
+) -> None:
+    """BUG (cds.facts.conditions.condition_facts): skin_lesion is read from the whole
+    Condition and set on the complaint of every region it names, so eczema noted on the
+    legs gives the back complaint skin_lesion too, and rule 25's skin_explanation for
+    "back" silences the restless back cards. Only the legs are explained by the eczema."""
+    raw = condition(
+        text="Back itching when lying down, relieved by walking",
+        notes=["Eczema on both legs."],
+    )
+    found = {c.region: c.skin_lesion for c in complaints(facts(raw, terminology, phrases))}
+    assert found["back"] is False

@@ -86,6 +86,13 @@ def test_restless_back_complaint(phrases: PhraseBook) -> None:
         regions=frozenset({"back"}),
         features=frozenset({"unpleasant_sensation", "rest_provoked", "relieved_by_movement"}),
         denied=frozenset({"skin_lesion"}),  # "No rash on examination."
+        stated_with=frozenset(
+            {
+                ("unpleasant_sensation", "back"),
+                ("rest_provoked", "back"),
+                ("relieved_by_movement", ""),  # "Relieved on getting up": no region named
+            }
+        ),
     )
 
 
@@ -270,6 +277,7 @@ def test_not_relieved_by_walking(phrases: PhraseBook) -> None:
         regions=frozenset({"legs"}),
         features=frozenset({"urge_to_move"}),
         denied=frozenset({"relieved_by_movement"}),
+        stated_with=frozenset({("urge_to_move", "legs")}),
     )
 
 
@@ -334,6 +342,7 @@ def test_itchy_rash_on_the_back_is_a_skin_lesion(phrases: PhraseBook) -> None:
     assert phrases.read("itchy rash on the back") == TextFeatures(
         regions=frozenset({"back"}),
         features=frozenset({"unpleasant_sensation", "skin_lesion"}),
+        stated_with=frozenset({("unpleasant_sensation", "back"), ("skin_lesion", "back")}),
     )
 
 
