@@ -24,7 +24,7 @@ from cds.hooks.models import HookRequest
 from cds.hooks.services import Service
 from cds.rulebase import RuleBase
 
-__all__ = ["Evaluation", "evaluate", "parse_request", "problems_from"]
+__all__ = ["Evaluation", "evaluate", "parse_request", "problems_from", "validated_context"]
 
 
 @dataclass
@@ -59,7 +59,8 @@ def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
     return request
 
 
-def _context(request: HookRequest, service: Service) -> BaseModel:
+def validated_context(request: HookRequest, service: Service) -> BaseModel:
+    """The hook's context for this service; ``RequestError`` names each bad field."""
     if request.hook != service.hook:
         message = f"service '{service.id}' answers '{service.hook}' only"
         raise RequestError([Problem("hook", message)])
@@ -87,7 +88,7 @@ def evaluate(
 ) -> Evaluation:
     clock = time.perf_counter
     marks = [clock()]
-    context = _context(request, service)
+    context = validated_context(request, service)
     draft_orders = getattr(context, "draftOrders", None)
     record = collect_record(draft_orders, request.prefetch, service.required)
     marks.append(clock())

@@ -13,7 +13,7 @@ from cds.fhir.client import complete_prefetch, keys_to_complete
 from cds.hooks.auth import authenticate_client
 from cds.hooks.errors import PayloadTooLargeError
 from cds.hooks.models import CardsResponse, DiscoveryResponse, HookRequest
-from cds.hooks.pipeline import evaluate, parse_request
+from cds.hooks.pipeline import evaluate, parse_request, validated_context
 from cds.hooks.services import PREFETCH, SERVICES, Service
 from cds.rulebase import RuleBase
 from cds.settings import Settings
@@ -80,11 +80,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def _with_fetched_prefetch(
     request: Request, hook_request: HookRequest, service: Service
 ) -> HookRequest:
-    """Fetch from the FHIR server what the client did not prefetch (412 if it cannot)."""
-    if hook_request.hook != service.hook or not keys_to_complete(
-        hook_request.prefetch, service.required
-    ):
-        return hook_request  # a hook mismatch is a 400 later; no fetch on its behalf
+    """Fetch from the FHIR server what the client did not prefetch (412 if it cannot).
+
+    The request is checked first: a body that will get a 400 fetches nothing."""
+    validated_context(hook_request, service)
+    if not keys_to_complete(hook_request.prefetch, service.required):
+        return hook_request
     auth = hook_request.fhirAuthorization
     prefetch = await complete_prefetch(
         request.app.state.fhir_client,

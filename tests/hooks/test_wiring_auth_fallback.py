@@ -113,3 +113,15 @@ def test_fallback_respects_the_server_allowlist(
     with TestClient(create_app(settings)) as client:
         response = client.post(SERVICE, json=body)
     assert response.status_code == 412
+
+
+def test_a_bad_context_is_a_400_before_any_fetch(settings: Settings) -> None:
+    """A request that will be refused must not make the service call a FHIR server."""
+    body = load_example("restless-back-amisulpride.json")
+    del body["prefetch"]
+    del body["context"]["patientId"]
+    body["fhirServer"] = "http://127.0.0.1:9/fhir"  # nothing listens: a fetch would 412
+    with TestClient(create_app(settings)) as client:
+        response = client.post(SERVICE, json=body)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["context.patientId"]
