@@ -15,12 +15,16 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +34,11 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cds.facts import to_engine
+from cds.feedback import FeedbackStore, pseudonymise
 from cds.fhir import collect_record
 from cds.fhir.extract import extract_facts
 from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
+from cds.hooks.feedback import issued_records
 from cds.rulebase import load_rulebase
 from cds.settings import bundled_rules_dir
 
@@ -108,6 +114,23 @@ def in_process(name: str, body: bytes) -> dict[str, Any]:
             .encode()
         )
 
+    store_dir = tempfile.mkdtemp(prefix="restless-bench-")
+    store = FeedbackStore(f"sqlite:///{store_dir}/bench.db")
+    pseudonym = pseudonymise(b"bench-key", "rbs-50m")
+
+    def record_card() -> None:
+        card = {**result.cards[0], "uuid": str(uuid.uuid4())}
+        store.record_cards(
+            issued_records(
+                [card],
+                service_id=service.id,
+                hook_instance="bench",
+                patient_pseudonym=pseudonym,
+                rulebase=rulebase,
+                now=dt.datetime.now(dt.UTC),
+            )
+        )
+
     stages = {
         "parse_request": _timeit(lambda: parse_request(body), ITERATIONS),
         "collect_resources": _timeit(
@@ -127,9 +150,15 @@ def in_process(name: str, body: bytes) -> dict[str, Any]:
             ITERATIONS,
         ),
         "server_side_total": _timeit(whole, ITERATIONS),
+        "feedback_suppression_lookup_sqlite": _timeit(
+            lambda: store.suppressed_rules(pseudonym, dt.datetime.now(dt.UTC)), ITERATIONS
+        ),
+        "feedback_record_card_sqlite": _timeit(record_card, ITERATIONS // 4),
         "reference_full_fhir_validation_of_all": _timeit(validate_everything, ITERATIONS // 4),
     }
     rulebase.close()
+    store.close()
+    shutil.rmtree(store_dir, ignore_errors=True)
     return {
         "request": name,
         "resources": len(raw_resources),
@@ -154,9 +183,11 @@ def _free_port() -> int:
 def over_http(bodies: dict[str, bytes]) -> dict[str, Any]:
     """Sequential keep-alive requests to a real server process on loopback."""
     port = _free_port()
+    database = Path(tempfile.mkdtemp(prefix="restless-bench-")) / "serve.db"
     server = subprocess.Popen(
         [sys.executable, "-m", "cds", "serve", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
+        env={**os.environ, "RESTLESS_CDS_DATABASE_PATH": str(database)},
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -184,6 +215,7 @@ def over_http(bodies: dict[str, bytes]) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        shutil.rmtree(database.parent, ignore_errors=True)
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds import __version__
+from cds.feedback import FeedbackStore
 from cds.hooks import install_error_handlers, router
 from cds.reload import RuleBaseHolder, watch_rules
 from cds.rulebase import load_rulebase
@@ -72,6 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         verifier = _verifier(settings)
         app.state.verifier = verifier
         app.state.fhir_client = httpx.AsyncClient(follow_redirects=False)
+        app.state.pseudonym_key = settings.patient_pseudonym_key()
+        app.state.feedback_store = await asyncio.to_thread(
+            FeedbackStore, settings.feedback_database_url
+        )
         app.state.fetch_policy = settings.fetch_policy
         if verifier is None:
             log.warning(
@@ -89,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await watcher
             holder.close()
             await app.state.fhir_client.aclose()
+            app.state.feedback_store.close()
             if verifier is not None:
                 await verifier.aclose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -176,6 +177,39 @@ def rules_test(rules_dir: Path | None, examples: Path | None) -> None:
     click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise SystemExit(1)
+
+
+@main.group()
+def feedback() -> None:
+    """What clinicians did with the cards: per-rule acceptance and override reasons."""
+
+
+@feedback.command("report")
+@click.option("--from", "start", type=click.DateTime(), help="Cards issued on or after.")
+@click.option("--to", "end", type=click.DateTime(), help="Cards issued before.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: str) -> None:
+    """Per rule and rules version: cards issued, accepted, overridden, reasons, rate."""
+    from cds.feedback import FeedbackStore
+    from cds.feedback_report import render_report
+
+    settings = Settings()
+    store = FeedbackStore(settings.feedback_database_url)
+    try:
+        rows = store.report(_utc(start), _utc(end))
+    finally:
+        store.close()
+    click.echo(render_report(rows, output), nl=False)
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.replace(tzinfo=dt.UTC) if moment and moment.tzinfo is None else moment
 
 
 @main.command()

@@ -4,6 +4,7 @@
     ├── RequestError            the hook request cannot be used (HTTP 400)
     ├── AuthenticationError     (cds.security) the client's JWT is missing or invalid (401)
     ├── IssuerConfigError       (cds.security) the trusted-issuer file is invalid (start-up)
+    ├── UnknownCardError        (cds.feedback) feedback names a card never issued (HTTP 400)
     ├── UnknownServiceError     no service with that id (HTTP 404)
     ├── PrefetchUnavailableError data the rules need is neither prefetched nor fetchable (412)
     ├── RulesError              a rules directory is invalid; carries file:line problems

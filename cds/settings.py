@@ -6,9 +6,11 @@ Never instantiated at import; ``create_app`` receives a ``Settings`` and keeps i
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cds.fhir.client import FetchPolicy
@@ -68,12 +70,38 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(default=10, ge=1, le=100)
     fhir_max_entries: int = Field(default=1000, ge=1, le=100_000)
     fhir_max_concurrency: int = Field(default=4, ge=1, le=32)
+    database_url: str | None = None
+    """SQLAlchemy URL of the feedback store, e.g. ``postgresql+psycopg://user@host/db``
+    for several workers or hosts; unset: the SQLite file at ``database_path``."""
+    database_path: Path = Path("var/restless-cds.db")
+    """The embedded SQLite file (created on first run) when no database_url is set."""
+    pseudonym_key: SecretStr | None = None
+    """Key of the patient pseudonyms in the feedback store; unset with SQLite: a random
+    key kept in ``<database_path>.key`` (created on first run). Required with a URL."""
     source_label: str = "restless-cds"
     override_system_uri: str = "urn:restless-cds:override-reason"
 
     @property
     def loopback_only(self) -> bool:
         return self.host in LOOPBACK_HOSTS
+
+    @property
+    def feedback_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+    def patient_pseudonym_key(self) -> bytes:
+        """The pseudonym key: configured, or (SQLite only) kept beside the database."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.database_url is not None:
+            raise ValueError("pseudonym_key must be set when database_url is set")
+        key_file = self.database_path.with_suffix(".key")
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return key_file.read_text(encoding="utf-8").strip().encode()
 
     @property
     def fetch_policy(self) -> FetchPolicy:

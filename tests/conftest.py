@@ -19,11 +19,13 @@ EXAMPLES = ROOT / "fhir_examples"
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test inherits the machine's RESTLESS_CDS_* settings."""
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test inherits the machine's RESTLESS_CDS_* settings, and no app a test starts
+    writes its feedback database into the checkout."""
     for name in list(os.environ):
         if name.startswith("RESTLESS_CDS_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("RESTLESS_CDS_DATABASE_PATH", str(tmp_path / "feedback.db"))
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ __all__ = [
     "OverrideReasonSpec",
     "Section",
     "SuggestionSpec",
+    "SuppressionSpec",
     "placeholders",
 ]
 
@@ -68,6 +69,15 @@ class Section(_Strict):
     text: str = Field(min_length=5)
 
 
+class SuppressionSpec(_Strict):
+    """After an override with one of ``override_reasons`` (codes of this card's reasons
+    that mean "already addressed"), the rule stays silent for that patient ``days``
+    (a number or a ``config.`` name)."""
+
+    override_reasons: list[str] = Field(min_length=1)
+    days: float | str = "config.suppression_days"
+
+
 class CardTemplate(_Strict):
     """How one kind of card reads; placeholders are filled from the firing rule."""
 
@@ -78,6 +88,7 @@ class CardTemplate(_Strict):
     sections: list[Section] = Field(default_factory=list)
     suggestion: SuggestionSpec | None = None
     override_reasons: list[OverrideReasonSpec] = Field(default_factory=list)
+    suppression: SuppressionSpec | None = None
     dedupe_on: list[str] = Field(
         default_factory=list,
         description="values that identify one finding; one card per finding per response",

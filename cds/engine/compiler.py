@@ -367,6 +367,31 @@ def _format_problem(text: str) -> str | None:
     return None
 
 
+def _check_suppression(
+    located: LocatedYaml,
+    name: str,
+    template: CardTemplate,
+    settings: Mapping[str, Any],
+    problems: list[Problem],
+) -> None:
+    spec = template.suppression
+    assert spec is not None
+    where = ("cards", name, "suppression")
+    codes = {r.code for r in template.override_reasons}
+    for k, code in enumerate(spec.override_reasons):
+        if code not in codes:
+            msg = f"'{code}' is not one of this card's override reasons"
+            problems.append(located.problem((*where, "override_reasons", k), msg))
+    try:
+        days = parse_value(spec.days, set(), settings)
+    except ExpressionError as exc:
+        problems.append(located.problem((*where, "days"), str(exc)))
+        return
+    value = days.value if isinstance(days, Const) else None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 365:
+        problems.append(located.problem((*where, "days"), "days must be a number in (0, 365]"))
+
+
 def _template_names(template: CardTemplate) -> set[str]:
     texts = [template.summary, template.detail, *(s.text for s in template.sections)]
     if any(_format_problem(text) for text in texts):
@@ -393,6 +418,8 @@ def _check_cards(
         if len(template.summary) > MAX_SUMMARY_LENGTH:
             msg = f"summary is {len(template.summary)} characters; CDS Hooks allows 139"
             problems.append(located.problem(("cards", name, "summary"), msg))
+        if template.suppression is not None:
+            _check_suppression(located, name, template, settings, problems)
         for key, text in (("summary", template.summary), ("detail", template.detail)):
             if (message := _format_problem(text)) is not None:
                 problems.append(located.problem(("cards", name, key), message))

@@ -10,9 +10,17 @@ NOT be null or empty (#use-of-json).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "Action",
@@ -20,6 +28,8 @@ __all__ = [
     "CardsResponse",
     "Coding",
     "DiscoveryResponse",
+    "FeedbackItem",
+    "FeedbackRequest",
     "FhirAuthorization",
     "HookRequest",
     "Link",
@@ -82,6 +92,62 @@ class OrderSignContext(PatientViewContext):
 
 class OrderSelectContext(OrderSignContext):
     selections: list[str] = Field(min_length=1)
+
+
+class AcceptedSuggestion(_Inbound):
+    id: str = Field(min_length=1, max_length=200)
+
+
+class InboundCoding(_Inbound):
+    system: str | None = Field(default=None, max_length=500)
+    code: str = Field(min_length=1, max_length=200)
+    display: str | None = Field(default=None, max_length=500)
+
+
+class OverrideReason(_Inbound):
+    reason: InboundCoding | None = None
+    userComment: str | None = Field(default=None, max_length=10_000)
+
+
+class FeedbackItem(_Inbound):
+    """One card's outcome (#feedback); ``outcomeTimestamp`` must carry its time zone."""
+
+    card: str = Field(min_length=1, max_length=200)
+    outcome: Literal["accepted", "overridden"]
+    outcomeTimestamp: AwareDatetime
+    acceptedSuggestions: list[AcceptedSuggestion] | None = Field(default=None, max_length=50)
+    overrideReason: OverrideReason | None = None
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _not_in_the_future(cls, value: dt.datetime) -> dt.datetime:
+        # a future time would stretch a suppression it creates
+        if value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
+            raise ValueError("outcomeTimestamp is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedbackItem:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("an accepted outcome lists its acceptedSuggestions")
+        if self.outcome == "accepted" and self.overrideReason is not None:
+            raise ValueError("an accepted outcome has no overrideReason")
+        if self.outcome == "overridden" and self.acceptedSuggestions:
+            raise ValueError("an overridden outcome accepts no suggestions")
+        return self
+
+
+class FeedbackRequest(_Inbound):
+    """``{"feedback": [...]}``; a bare feedback object is accepted too (some clients)."""
+
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_object(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "feedback" not in data and "card" in data:
+            return {"feedback": [data]}
+        return data
 
 
 # ---- outbound -------------------------------------------------------------------------

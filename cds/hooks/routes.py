@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds.errors import UnknownServiceError
+from cds.feedback import FeedbackStore, UnknownCardError, pseudonymise
 from cds.fhir.client import complete_prefetch, keys_to_complete
 from cds.hooks.auth import authenticate_client
 from cds.hooks.errors import PayloadTooLargeError
+from cds.hooks.feedback import (
+    RULE_EXTENSION,
+    feedback_records,
+    issued_records,
+    parse_feedback,
+    unknown_card_error,
+)
 from cds.hooks.models import CardsResponse, DiscoveryResponse, HookRequest
 from cds.hooks.pipeline import evaluate, parse_request, validated_context
 from cds.hooks.services import PREFETCH, SERVICES, Service
@@ -106,7 +118,7 @@ async def call_service(
 ) -> Response:
     body = await _read_body(request, settings.max_body_bytes)
     hook_request = await _with_fetched_prefetch(request, parse_request(body), service)
-    # taken after the last await: a reload cannot retire these rules mid-request
+    # taken after the last await before evaluating: a reload cannot retire these rules
     rulebase = rules.current
     result = evaluate(
         hook_request,
@@ -115,15 +127,82 @@ async def call_service(
         source_label=settings.source_label,
         override_system=settings.override_system_uri,
     )
-    response = CardsResponse.model_validate({"cards": result.cards})
+    cards = result.cards
+    if cards:  # most calls flag nothing and never touch the database
+        # a patient id is unique only within its EHR: key the pseudonym by both
+        patient = f"{hook_request.fhirServer or ''}|{hook_request.context['patientId']}"
+        cards = await asyncio.to_thread(
+            _unsuppressed_and_recorded,
+            request.app.state.feedback_store,
+            cards,
+            service_id=service.id,
+            hook_instance=hook_request.hookInstance,
+            pseudonym=pseudonymise(request.app.state.pseudonym_key, patient),
+            rulebase=rulebase,
+        )
+    response = CardsResponse.model_validate({"cards": cards})
     for issue in result.extraction.issues:
         log.warning("hook %r: %s: %s", hook_request.hookInstance, issue.where, issue.message)
     log.info(
-        "hook %r service=%s cards=%d facts=%d timings_ms=%s",
+        "hook %r service=%s cards=%d suppressed=%d facts=%d timings_ms=%s",
         hook_request.hookInstance,
         service.id,
-        len(result.cards),
+        len(cards),
+        len(result.cards) - len(cards),
         len(result.extraction.facts),
         result.timings_ms,
     )
     return _json(response)
+
+
+def _unsuppressed_and_recorded(
+    store: FeedbackStore,
+    cards: list[dict[str, Any]],
+    *,
+    service_id: str,
+    hook_instance: str,
+    pseudonym: str,
+    rulebase: RuleBase,
+) -> list[dict[str, Any]]:
+    """Drop the cards an "already addressed" override silenced for this patient, and
+    record the rest before they are sent (so feedback on them always finds them).
+    One worker-thread hop for both database calls."""
+    now = dt.datetime.now(dt.UTC)
+    try:
+        silenced = store.suppressed_rules(pseudonym, now)
+    except SQLAlchemyError:
+        # fail open: a clinician waiting on an order sees the advice even when the
+        # feedback database is down (those cards cannot receive feedback)
+        log.exception("feedback store unavailable; cards sent unrecorded")
+        return cards
+    kept = [c for c in cards if c["extension"][RULE_EXTENSION] not in silenced]
+    if kept:
+        store.record_cards(
+            issued_records(
+                kept,
+                service_id=service_id,
+                hook_instance=hook_instance,
+                patient_pseudonym=pseudonym,
+                rulebase=rulebase,
+                now=now,
+            )
+        )
+    return kept
+
+
+@router.post("/cds-services/{service_id}/feedback")
+async def receive_feedback(
+    request: Request, service: ServiceDep, settings: SettingsDep
+) -> Response:
+    """Store clinicians' outcomes; the same feedback twice is stored once."""
+    feedback = parse_feedback(await _read_body(request, settings.max_body_bytes))
+    store: FeedbackStore = request.app.state.feedback_store
+    try:
+        result = await asyncio.to_thread(store.add_feedback, service.id, feedback_records(feedback))
+    except UnknownCardError as exc:
+        raise unknown_card_error(feedback, exc) from exc
+    log.info(
+        "feedback service=%s stored=%d duplicates=%d", service.id, result.stored, result.duplicates
+    )
+    body = orjson.dumps({"stored": result.stored, "duplicates": result.duplicates})
+    return Response(body, media_type="application/json")

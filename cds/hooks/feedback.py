@@ -1,0 +1,111 @@
+"""Cards issued and clinicians' feedback on them (#feedback), and the suppression loop.
+
+Every card is recorded before the response leaves (card uuid, service, rule, rules
+version, hook instance, time, a keyed pseudonym of the patient), so feedback can always
+find it, on any worker. An override whose reason the card's template marks as "already
+addressed" silences that rule for that patient for the template's period: the next
+order-select for the same patient stays quiet, however often the order changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from cds.engine.expressions import Const, parse_value
+from cds.errors import Problem, RequestError
+from cds.feedback import FeedbackRecord, IssuedCardRecord, UnknownCardError
+from cds.hooks.models import FeedbackItem, FeedbackRequest
+from cds.hooks.pipeline import problems_from
+from cds.rulebase import RuleBase
+
+__all__ = [
+    "RULE_EXTENSION",
+    "feedback_records",
+    "issued_records",
+    "parse_feedback",
+    "unknown_card_error",
+]
+
+RULE_EXTENSION = "restless-cds-rule"
+
+
+def parse_feedback(body: bytes) -> FeedbackRequest:
+    try:
+        return FeedbackRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestError(problems_from(exc)) from exc
+
+
+def feedback_records(request: FeedbackRequest) -> list[FeedbackRecord]:
+    """Wire feedback -> storable records; a user's comment text is never kept."""
+    return [_record(item) for item in request.feedback]
+
+
+def _record(item: FeedbackItem) -> FeedbackRecord:
+    reason = item.overrideReason.reason if item.overrideReason else None
+    return FeedbackRecord(
+        card_uuid=item.card,
+        outcome=item.outcome,
+        outcome_timestamp=item.outcomeTimestamp.astimezone(dt.UTC),
+        accepted_suggestions=tuple(s.id for s in item.acceptedSuggestions or ()),
+        override_system=reason.system if reason else None,
+        override_code=reason.code if reason else None,
+        override_display=reason.display if reason else None,
+        has_comment=bool(item.overrideReason and item.overrideReason.userComment),
+    )
+
+
+def unknown_card_error(request: FeedbackRequest, exc: UnknownCardError) -> RequestError:
+    unknown = set(exc.card_uuids)
+    problems = [
+        Problem(f"feedback.{i}.card", "no card with this uuid was issued by this service")
+        for i, item in enumerate(request.feedback)
+        if item.card in unknown
+    ]
+    return RequestError(problems)
+
+
+def issued_records(
+    cards: Sequence[Mapping[str, Any]],
+    *,
+    service_id: str,
+    hook_instance: str,
+    patient_pseudonym: str,
+    rulebase: RuleBase,
+    now: dt.datetime,
+) -> list[IssuedCardRecord]:
+    """What to remember of each card, with its rule's suppression policy."""
+    records = []
+    for card in cards:
+        rule_id = card["extension"][RULE_EXTENSION]
+        days, reasons = _suppression(rulebase, rule_id)
+        records.append(
+            IssuedCardRecord(
+                card_uuid=card["uuid"],
+                service_id=service_id,
+                rule_id=rule_id,
+                rules_version=rulebase.version,
+                hook_instance=hook_instance,
+                issued_at=now,
+                patient_pseudonym=patient_pseudonym,
+                suppress_days=days,
+                suppress_reasons=reasons,
+            )
+        )
+    return records
+
+
+def _suppression(rulebase: RuleBase, rule_id: str) -> tuple[float | None, tuple[str, ...]]:
+    compiled = rulebase.compiled
+    rule = compiled.rules.get(rule_id)
+    template = compiled.cards.get(rule.card_template or "") if rule else None
+    spec = template.suppression if template else None
+    if spec is None:
+        return None, ()
+    days = parse_value(spec.days, set(), compiled.config)
+    assert isinstance(days, Const)  # checked by the rules compiler
+    return float(days.value), tuple(spec.override_reasons)
