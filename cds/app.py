@@ -21,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cds import __version__
 from cds.feedback import FeedbackStore
 from cds.hooks import install_error_handlers, router
+from cds.hooks.feedback import CardLedger
 from cds.reload import RuleBaseHolder, watch_rules
 from cds.rulebase import load_rulebase
 from cds.security import JwtVerifier, TrustedIssuer, load_trusted_issuers, sandbox_issuer
@@ -74,9 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.verifier = verifier
         app.state.fhir_client = httpx.AsyncClient(follow_redirects=False)
         app.state.pseudonym_key = settings.patient_pseudonym_key()
-        app.state.feedback_store = await asyncio.to_thread(
-            FeedbackStore, settings.feedback_database_url
-        )
+        store = await asyncio.to_thread(FeedbackStore, settings.feedback_database_url)
+        app.state.card_ledger = CardLedger(store)
         app.state.fetch_policy = settings.fetch_policy
         if verifier is None:
             log.warning(
@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await watcher
             holder.close()
             await app.state.fhir_client.aclose()
-            app.state.feedback_store.close()
+            await app.state.card_ledger.settle()  # no card record is lost on shutdown
+            store.close()
             if verifier is not None:
                 await verifier.aclose()
 

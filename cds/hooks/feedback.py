@@ -9,21 +9,25 @@ order-select for the same patient stays quiet, however often the order changes.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds.engine.expressions import Const, parse_value
 from cds.errors import Problem, RequestError
-from cds.feedback import FeedbackRecord, IssuedCardRecord, UnknownCardError
+from cds.feedback import FeedbackRecord, FeedbackStore, IssuedCardRecord, UnknownCardError
 from cds.hooks.models import FeedbackItem, FeedbackRequest
 from cds.hooks.pipeline import problems_from
 from cds.rulebase import RuleBase
 
 __all__ = [
     "RULE_EXTENSION",
+    "CardLedger",
     "feedback_records",
     "issued_records",
     "parse_feedback",
@@ -31,6 +35,48 @@ __all__ = [
 ]
 
 RULE_EXTENSION = "restless-cds-rule"
+
+log = logging.getLogger("cds.feedback")
+
+
+class CardLedger:
+    """The feedback store as the hook path uses it: one quick read before the answer
+    (which rules are silenced for this patient), the card records written just after.
+
+    Writing after the response keeps the store off the clinician's wait; feedback and
+    shutdown first ``settle`` pending writes, so no record is lost and feedback on a card
+    this worker just sent always finds it. If the store cannot be read, advice is shown
+    anyway (fail open) and the error logged.
+    """
+
+    def __init__(self, store: FeedbackStore) -> None:
+        self.store = store
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def silenced(self, pseudonym: str, now: dt.datetime) -> set[str]:
+        try:
+            return self.store.suppressed_rules(pseudonym, now)
+        except SQLAlchemyError:
+            log.exception("feedback store unreadable; cards sent without suppression")
+            return set()
+
+    def record_soon(self, records: list[IssuedCardRecord]) -> None:
+        task = asyncio.get_running_loop().create_task(self._write(records))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _write(self, records: list[IssuedCardRecord]) -> None:
+        try:
+            await asyncio.to_thread(self.store.record_cards, records)
+        except SQLAlchemyError:
+            log.exception(
+                "could not record %d card(s); their feedback will be refused", len(records)
+            )
+
+    async def settle(self) -> None:
+        """Wait for every card record already sent to be written."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending))
 
 
 def parse_feedback(body: bytes) -> FeedbackRequest:

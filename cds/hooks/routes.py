@@ -10,15 +10,15 @@ from typing import Annotated, Any, Protocol
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds.errors import UnknownServiceError
-from cds.feedback import FeedbackStore, UnknownCardError, pseudonymise
+from cds.feedback import UnknownCardError, pseudonymise
 from cds.fhir.client import complete_prefetch, keys_to_complete
 from cds.hooks.auth import authenticate_client
 from cds.hooks.errors import PayloadTooLargeError
 from cds.hooks.feedback import (
     RULE_EXTENSION,
+    CardLedger,
     feedback_records,
     issued_records,
     parse_feedback,
@@ -129,15 +129,12 @@ async def call_service(
     )
     cards = result.cards
     if cards:  # most calls flag nothing and never touch the database
-        # a patient id is unique only within its EHR: key the pseudonym by both
-        patient = f"{hook_request.fhirServer or ''}|{hook_request.context['patientId']}"
-        cards = await asyncio.to_thread(
-            _unsuppressed_and_recorded,
-            request.app.state.feedback_store,
+        cards = _unsuppressed_and_recorded(
+            request.app.state.card_ledger,
             cards,
+            hook_request,
             service_id=service.id,
-            hook_instance=hook_request.hookInstance,
-            pseudonym=pseudonymise(request.app.state.pseudonym_key, patient),
+            pseudonym_key=request.app.state.pseudonym_key,
             rulebase=rulebase,
         )
     response = CardsResponse.model_validate({"cards": cards})
@@ -156,32 +153,28 @@ async def call_service(
 
 
 def _unsuppressed_and_recorded(
-    store: FeedbackStore,
+    ledger: CardLedger,
     cards: list[dict[str, Any]],
+    hook_request: HookRequest,
     *,
     service_id: str,
-    hook_instance: str,
-    pseudonym: str,
+    pseudonym_key: bytes,
     rulebase: RuleBase,
 ) -> list[dict[str, Any]]:
-    """Drop the cards an "already addressed" override silenced for this patient, and
-    record the rest before they are sent (so feedback on them always finds them).
-    One worker-thread hop for both database calls."""
+    """Drop the cards an "already addressed" override silenced for this patient; the
+    rest are recorded right after the response."""
+    # a patient id is unique only within its EHR: key the pseudonym by both
+    patient = f"{hook_request.fhirServer or ''}|{hook_request.context['patientId']}"
+    pseudonym = pseudonymise(pseudonym_key, patient)
     now = dt.datetime.now(dt.UTC)
-    try:
-        silenced = store.suppressed_rules(pseudonym, now)
-    except SQLAlchemyError:
-        # fail open: a clinician waiting on an order sees the advice even when the
-        # feedback database is down (those cards cannot receive feedback)
-        log.exception("feedback store unavailable; cards sent unrecorded")
-        return cards
+    silenced = ledger.silenced(pseudonym, now)
     kept = [c for c in cards if c["extension"][RULE_EXTENSION] not in silenced]
     if kept:
-        store.record_cards(
+        ledger.record_soon(
             issued_records(
                 kept,
                 service_id=service_id,
-                hook_instance=hook_instance,
+                hook_instance=hook_request.hookInstance,
                 patient_pseudonym=pseudonym,
                 rulebase=rulebase,
                 now=now,
@@ -196,9 +189,12 @@ async def receive_feedback(
 ) -> Response:
     """Store clinicians' outcomes; the same feedback twice is stored once."""
     feedback = parse_feedback(await _read_body(request, settings.max_body_bytes))
-    store: FeedbackStore = request.app.state.feedback_store
+    ledger: CardLedger = request.app.state.card_ledger
+    await ledger.settle()  # cards this worker just sent are in the store
     try:
-        result = await asyncio.to_thread(store.add_feedback, service.id, feedback_records(feedback))
+        result = await asyncio.to_thread(
+            ledger.store.add_feedback, service.id, feedback_records(feedback)
+        )
     except UnknownCardError as exc:
         raise unknown_card_error(feedback, exc) from exc
     log.info(

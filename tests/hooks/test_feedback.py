@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from cds.app import create_app
 from cds.cli import main
+from cds.hooks.feedback import CardLedger
 from cds.settings import Settings
 from tests.conftest import load_example
 
@@ -38,6 +39,13 @@ def _card(client: TestClient, patient: str = "rbs-50m") -> dict[str, Any] | None
     body["context"]["patientId"] = patient
     cards = client.post(SERVICE, json=body).json()["cards"]
     return cards[0] if cards else None
+
+
+def _settle(client: TestClient) -> None:
+    """Wait for the card records the app writes just after each response."""
+    assert client.portal is not None
+    ledger: CardLedger = client.app.state.card_ledger  # type: ignore[attr-defined]
+    client.portal.call(ledger.settle)
 
 
 def _override(card: dict[str, Any], code: str) -> dict[str, Any]:
@@ -131,6 +139,7 @@ def test_no_patient_id_or_comment_in_the_database(client: TestClient, database: 
     card = _card(client)
     assert card is not None
     client.post(FEEDBACK, json=_override(card, "already-aware"))
+    _settle(client)
     connection = sqlite3.connect(database)
     try:
         tables = [
@@ -151,6 +160,7 @@ def test_report_counts_per_rule(client: TestClient, database: Path, monkeypatch)
     assert card is not None
     client.post(FEEDBACK, json=_override(card, "already-aware"))
     _card(client, patient="p2")
+    _settle(client)  # the second card's record is written just after its response
     monkeypatch.setenv("RESTLESS_CDS_DATABASE_PATH", str(database))
     result = CliRunner().invoke(main, ["feedback", "report", "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -183,5 +193,25 @@ def test_cards_are_shown_when_the_feedback_store_is_down(
     def broken(*args: Any) -> set[str]:
         raise OperationalError("select", {}, Exception("database is down"))
 
-    monkeypatch.setattr(client.app.state.feedback_store, "suppressed_rules", broken)  # type: ignore[attr-defined]
+    ledger = client.app.state.card_ledger  # type: ignore[attr-defined]
+    monkeypatch.setattr(ledger.store, "suppressed_rules", broken)
     assert _card(client) is not None
+
+
+def test_card_records_are_written_after_the_response_and_never_lost(
+    database: Path, rules_dir: Path
+) -> None:
+    settings = Settings(rules_dir=rules_dir, database_path=database)
+    uuids = []
+    with TestClient(create_app(settings)) as client:
+        for n in range(5):
+            card = _card(client, patient=f"p{n}")
+            assert card is not None
+            uuids.append(card["uuid"])
+    # the app has shut down: every record was settled before the store closed
+    connection = sqlite3.connect(database)
+    try:
+        stored = {row[0] for row in connection.execute("select card_uuid from issued_cards")}
+    finally:
+        connection.close()
+    assert set(uuids) <= stored
