@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cds.cards import RULE_EXTENSION
 from cds.engine.trace import first_unmet_condition
 from cds.facts import to_engine
 from cds.hooks import SERVICES, Service, evaluate, parse_request
@@ -68,7 +69,7 @@ def explain_request(
         "derived": derived,
         "cards": [
             {
-                "rule": c["extension"]["restless-cds-rule"],
+                "rule": c["extension"][RULE_EXTENSION],
                 "indicator": c["indicator"],
                 "summary": c["summary"],
                 "suggestions": [s["label"] for s in c.get("suggestions", [])],

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cds.authoring.explain import service_for
+from cds.cards import RULE_EXTENSION
 from cds.errors import CdsError
 from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
 from cds.rulebase import RuleBase
@@ -113,7 +114,7 @@ def _run_case(
                 request, service, rulebase, source_label=label, override_system=override_system
             )
             engine = evaluation.engine
-            cards = [c["extension"]["restless-cds-rule"] for c in evaluation.cards]
+            cards = [c["extension"][RULE_EXTENSION] for c in evaluation.cards]
     except (CdsError, OSError) as exc:
         result.problems.append(f"could not run: {exc}")
         return result
@@ -177,7 +178,7 @@ def _expected_view(want: Mapping[str, Any]) -> dict[str, Any]:
 def _summarise(card: Mapping[str, Any], want: Mapping[str, Any]) -> dict[str, Any]:
     """The card seen through what the expectation checks (words present or missing)."""
     view: dict[str, Any] = {
-        "rule": card["extension"]["restless-cds-rule"],
+        "rule": card["extension"][RULE_EXTENSION],
         "indicator": card["indicator"],
     }
     for key, text in (

@@ -1,6 +1,12 @@
 """Outcomes -> CDS Hooks cards: templates from rule files, rendering with suggestions."""
 
-from cds.cards.render import CardOutcome, RenderContext, render_cards
+from cds.cards.render import (
+    RULE_EXTENSION,
+    VERSION_EXTENSION,
+    CardOutcome,
+    RenderContext,
+    render_cards,
+)
 from cds.cards.templates import (
     MAX_SUMMARY_LENGTH,
     CardTemplate,
@@ -12,6 +18,8 @@ from cds.cards.templates import (
 
 __all__ = [
     "MAX_SUMMARY_LENGTH",
+    "RULE_EXTENSION",
+    "VERSION_EXTENSION",
     "CardOutcome",
     "CardTemplate",
     "EvidenceSource",

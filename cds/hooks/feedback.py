@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds.cards import RULE_EXTENSION
 from cds.engine.expressions import Const, parse_value
 from cds.errors import Problem, RequestError
 from cds.feedback import FeedbackRecord, FeedbackStore, IssuedCardRecord, UnknownCardError
@@ -26,7 +27,6 @@ from cds.hooks.pipeline import problems_from
 from cds.rulebase import RuleBase
 
 __all__ = [
-    "RULE_EXTENSION",
     "CardLedger",
     "feedback_records",
     "issued_records",
@@ -34,7 +34,6 @@ __all__ = [
     "unknown_card_error",
 ]
 
-RULE_EXTENSION = "restless-cds-rule"
 
 log = logging.getLogger("cds.feedback")
 

@@ -11,13 +11,13 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from cds.cards import RULE_EXTENSION
 from cds.errors import UnknownServiceError
 from cds.feedback import UnknownCardError, pseudonymise
 from cds.fhir.client import complete_prefetch, keys_to_complete
 from cds.hooks.auth import authenticate_client
 from cds.hooks.errors import PayloadTooLargeError
 from cds.hooks.feedback import (
-    RULE_EXTENSION,
     CardLedger,
     feedback_records,
     issued_records,
