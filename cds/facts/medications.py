@@ -84,12 +84,15 @@ def medication_facts(
     *,
     draft: bool,
     today: dt.date,
+    terminology: Terminology | None = None,
 ) -> Iterable[MedicationFact]:
-    """One fact per recognised ingredient (``matches``) of a validated MedicationRequest."""
-    _, texts = _raw_codes(_raw_medication_concept(raw, lookup))
+    """One fact per recognised ingredient (``matches``) of a validated MedicationRequest;
+    ``terminology`` supplies a product code's name when the order sends only the code."""
+    pairs, texts = _raw_codes(_raw_medication_concept(raw, lookup))
     display = texts[0] if texts else match_names(matches)
     single = len(matches) == 1
-    strength = next((s for t in texts if (s := strength_mg(t)) is not None), None)
+    named = [*texts, *(terminology.product_displays(pairs) if terminology else [])]
+    strength = next((s for t in named if (s := strength_mg(t)) is not None), None)
     daily = mg_per_day(order.dosageInstruction, strength) if single else None
     start = _start_day(order) or (epoch_day(today) if draft else None)
     for match in matches:

@@ -74,10 +74,12 @@ class Terminology:
         by_code: dict[tuple[str, str], list[tuple[str, str]]],
         names: dict[str, str],
         conditions: dict[tuple[str, str], ConditionConcept],
+        product_displays: dict[str, str] | None = None,
     ) -> None:
         self.drugs = drugs
         self._by_code = by_code
         self.conditions = conditions
+        self._product_displays = product_displays or {}
         # names as word tuples, indexed by first word: a text is split into words once and
         # each word looked up, ~10x cheaper than one big case-insensitive alternation
         self._by_first_word: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -105,7 +107,9 @@ class Terminology:
         for row in _rows(brands) if brands.is_file() else []:
             if row["ingredient"] in drugs:
                 names.setdefault(row["brand"].strip().lower(), row["ingredient"])
+        product_displays: dict[str, str] = {}
         for row in _rows(directory / "drug_products.tsv"):
+            product_displays[row["rxnorm_code"]] = row["display"]
             for name in _split(row["ingredients"]):
                 key = (RXNORM, row["rxnorm_code"])
                 by_code.setdefault(key, []).append((name, "rxnorm-product"))
@@ -113,7 +117,7 @@ class Terminology:
         for row in _rows(directory / "conditions.tsv"):
             concept = ConditionConcept(row["category"], row["concept"], row["display"])
             conditions[(row["system"], row["code"])] = concept
-        return cls(drugs, by_code, names, conditions)
+        return cls(drugs, by_code, names, conditions, product_displays)
 
     def match_codes(self, codings: Iterable[tuple[str | None, str | None]]) -> list[DrugMatch]:
         """Drugs named by (system, code) pairs, one match per ingredient."""
@@ -136,6 +140,15 @@ class Terminology:
                         found.setdefault(ingredient, DrugMatch(self.drugs[ingredient], "text"))
                         break
         return list(found.values())
+
+    def product_displays(self, codings: Iterable[tuple[str | None, str | None]]) -> list[str]:
+        """The value sets' names of RxNorm product codes ("quetiapine 25 MG Oral
+        Tablet"): a strength for an order that sends the code without its display."""
+        return [
+            self._product_displays[code]
+            for system, code in codings
+            if system == RXNORM and code in self._product_displays
+        ]
 
     def condition(self, system: str | None, code: str | None) -> ConditionConcept | None:
         return self.conditions.get((system or "", code or ""))

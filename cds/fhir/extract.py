@@ -59,7 +59,11 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
         if issue is not None:
             out.issues.append(issue)
             continue
-        out.facts.extend(medication_facts(order, raw, matches, lookup, draft=draft, today=today))
+        out.facts.extend(
+            medication_facts(
+                order, raw, matches, lookup, draft=draft, today=today, terminology=terminology
+            )
+        )
     for i, raw in enumerate(record.conditions):
         try:
             candidate = is_condition_candidate(raw, terminology, knowledge.phrases)

@@ -239,3 +239,24 @@ def test_findings_come_through(knowledge: Knowledge) -> None:
     (fact,) = extract_facts(record, knowledge, TODAY).facts
     assert isinstance(fact, FindingFact)
     assert fact.category == "akathisia"
+
+
+def test_a_product_code_sent_without_its_name_still_gives_the_strength(
+    knowledge: Knowledge,
+) -> None:
+    """RxNorm 312744 is "quetiapine 25 MG Oral Tablet" in drug_products.tsv: an order that
+    sends only the code, dosed 2 tablets twice a day, is 100 mg/day."""
+    order = medication_request(
+        codes=[(RXNORM, "312744")], dosages=[dose(2, "{tablet}", per=(2, 1, "d"))]
+    )
+    bare = medication_request(id="mr2", codes=[(RXNORM, "312744")], dosages=[dose(2, "mL")])
+    record = collect_record(
+        None, {"medications": bundle(order, bare), "conditions": None}, REQUIRED
+    )
+    facts = [
+        f for f in extract_facts(record, knowledge, TODAY).facts if isinstance(f, MedicationFact)
+    ]
+    assert [(f.source, f.ingredient, f.mg_per_day) for f in facts] == [
+        ("MedicationRequest/mr1", "quetiapine", 100.0),
+        ("MedicationRequest/mr2", "quetiapine", None),  # mL: no strength makes it mg
+    ]
