@@ -41,7 +41,6 @@ class CardOutcome(Protocol):
 class RenderContext:
     templates: Mapping[str, CardTemplate]
     sources: Mapping[str, EvidenceSource]
-    config: Mapping[str, Any]
     rules_version: str
     source_label: str
     override_system: str
@@ -168,9 +167,7 @@ def _suggestions(
     ordered = values.get("mg_per_day")
     if draft is None or not isinstance(ordered, int | float) or ordered <= 0:
         return []
-    fraction = spec.fraction
-    if isinstance(fraction, str):
-        fraction = float(ctx.config[fraction.removeprefix("config.")])
+    fraction = float(spec.fraction)  # config names are resolved by the rules compiler
     current = values.get("current_mg")
     targets: list[tuple[str, float]] = []
     if isinstance(current, int | float) and 0 < current < ordered:

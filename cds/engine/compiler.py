@@ -113,6 +113,7 @@ def compile_rules(
                 problems.append(located.problem((*loc, *exc.loc), exc.message))
     if problems:
         raise RulesError(problems)
+    cards = {name: _with_settings(template, settings) for name, template in cards.items()}
 
     stage_count = max(stages.values(), default=1)
     for stage in range(1, stage_count + 1):
@@ -390,6 +391,25 @@ def _check_suppression(
     value = days.value if isinstance(days, Const) else None
     if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 365:
         problems.append(located.problem((*where, "days"), "days must be a number in (0, 365]"))
+
+
+def _with_settings(template: CardTemplate, settings: Mapping[str, Any]) -> CardTemplate:
+    """The template with its ``config.`` numbers (suggestion fraction, suppression days)
+    resolved once here, so renderer and feedback read plain numbers."""
+
+    def number(value: float | str) -> float:
+        parsed = parse_value(value, set(), settings)
+        assert isinstance(parsed, Const)  # checked by _check_cards
+        return float(parsed.value)
+
+    update: dict[str, Any] = {}
+    if template.suggestion is not None:
+        fraction = number(template.suggestion.fraction)
+        update["suggestion"] = template.suggestion.model_copy(update={"fraction": fraction})
+    if template.suppression is not None:
+        days = number(template.suppression.days)
+        update["suppression"] = template.suppression.model_copy(update={"days": days})
+    return template.model_copy(update=update) if update else template
 
 
 def _template_names(template: CardTemplate) -> set[str]:

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds.cards import RULE_EXTENSION
-from cds.engine.expressions import Const, parse_value
 from cds.errors import Problem, RequestError
 from cds.feedback import FeedbackRecord, FeedbackStore, IssuedCardRecord, UnknownCardError
 from cds.hooks.models import FeedbackItem, FeedbackRequest
@@ -151,6 +150,4 @@ def _suppression(rulebase: RuleBase, rule_id: str) -> tuple[float | None, tuple[
     spec = template.suppression if template else None
     if spec is None:
         return None, ()
-    days = parse_value(spec.days, set(), compiled.config)
-    assert isinstance(days, Const)  # checked by the rules compiler
-    return float(days.value), tuple(spec.override_reasons)
+    return float(spec.days), tuple(spec.override_reasons)  # days resolved by the compiler

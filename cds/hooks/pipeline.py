@@ -105,7 +105,6 @@ def evaluate(
     render = RenderContext(
         templates=compiled.cards,
         sources=compiled.sources,
-        config=compiled.config,
         rules_version=rulebase.version,
         source_label=source_label,
         override_system=override_system,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 import uuid
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from cds.cards import MAX_SUMMARY_LENGTH, RenderContext, render_cards
 from cds.cards.render import RULE_EXTENSION, VERSION_EXTENSION
 from cds.engine import Outcome
 from cds.facts import mg_per_day
-from cds.rulebase import RuleBase
+from cds.rulebase import RuleBase, load_rulebase
+from cds.settings import bundled_rules_dir
 from tests.conftest import load_example
 from tests.facts.fhir_builders import RXNORM, dose, medication_request, quantity
 
@@ -35,16 +38,11 @@ def example_draft() -> dict[str, Any]:
     return draft
 
 
-def context(
-    bundled_rules: RuleBase,
-    drafts: Iterable[Mapping[str, Any]] = (),
-    config: Mapping[str, Any] | None = None,
-) -> RenderContext:
+def context(bundled_rules: RuleBase, drafts: Iterable[Mapping[str, Any]] = ()) -> RenderContext:
     compiled = bundled_rules.compiled
     return RenderContext(
         templates=compiled.cards,
         sources=compiled.sources,
-        config=compiled.config if config is None else config,
         rules_version=bundled_rules.version,
         source_label="restless-cds",
         override_system=OVERRIDE_SYSTEM,
@@ -273,9 +271,20 @@ def test_no_keep_current_when_the_draft_does_not_raise_the_dose(bundled_rules: R
         assert doses(lower["actions"][0]["resource"]) == [200]
 
 
-def test_lower_dose_fraction_comes_from_config(bundled_rules: RuleBase) -> None:
-    config = {**bundled_rules.compiled.config, "dose_reduction_fraction": 0.5}
-    (card,) = render_cards([order_outcome()], context(bundled_rules, [example_draft()], config))
+def test_lower_dose_fraction_comes_from_config(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), rules)
+    config = rules / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "dose_reduction_fraction: 0.333" in text
+    config.write_text(
+        text.replace("dose_reduction_fraction: 0.333", "dose_reduction_fraction: 0.5")
+    )
+    edited = load_rulebase(rules)
+    try:
+        (card,) = render_cards([order_outcome()], context(edited, [example_draft()]))
+    finally:
+        edited.close()
     _, lower = card["suggestions"]
     assert lower["label"] == "Order a lower dose instead (about 300 mg/day)"
     assert doses(lower["actions"][0]["resource"]) == [150]

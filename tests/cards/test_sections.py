@@ -51,7 +51,6 @@ def context(
     ctx = RenderContext(
         templates=compiled.cards,
         sources=compiled.sources,
-        config=compiled.config,
         rules_version=bundled_rules.version,
         source_label="restless-cds",
         override_system="urn:restless-cds:override-reason",
