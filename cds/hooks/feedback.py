@@ -1,8 +1,10 @@
 """Cards issued and clinicians' feedback on them (#feedback), and the suppression loop.
 
-Every card is recorded before the response leaves (card uuid, service, rule, rules
-version, hook instance, time, a keyed pseudonym of the patient), so feedback can always
-find it, on any worker. An override whose reason the card's template marks as "already
+Every card sent is recorded (card uuid, service, rule, rules version, hook instance,
+time, a keyed pseudonym of the patient) just after the response leaves; feedback waits
+for this worker's pending writes, so it finds any card this worker sent (feedback that
+reaches another worker within the few milliseconds of the write could still be refused).
+An override whose reason the card's template marks as "already
 addressed" silences that rule for that patient for the template's period: the next
 order-select for the same patient stays quiet, however often the order changes.
 """
