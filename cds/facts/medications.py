@@ -1,6 +1,6 @@
 """MedicationRequest -> medication facts: which drug, which class, how much, since when.
 
-``is_candidate`` looks at the raw JSON only (cheap) so that full FHIR validation is spent
+``candidate_drugs`` looks at the raw JSON only (cheap) so that full FHIR validation is spent
 on the orders the rules can use; ``medication_facts`` reads a validated R4B model.
 """
 
