@@ -92,7 +92,10 @@ def in_process(name: str, body: bytes) -> dict[str, Any]:
     rulebase = load_rulebase(bundled_rules_dir())
     service = SERVICES["restless-order-select"]
     request = parse_request(body)
-    record = collect_record(request.context["draftOrders"], request.prefetch, service.required)
+    patient = request.context["patientId"]
+    record = collect_record(
+        request.context["draftOrders"], request.prefetch, service.required, patient_id=patient
+    )
     extraction = extract_facts(record, rulebase.knowledge, time_today())
     facts = [to_engine(f) for f in extraction.facts]
     result = evaluate(
@@ -135,7 +138,10 @@ def in_process(name: str, body: bytes) -> dict[str, Any]:
         "parse_request": _timeit(lambda: parse_request(body), ITERATIONS),
         "collect_resources": _timeit(
             lambda: collect_record(
-                request.context["draftOrders"], request.prefetch, service.required
+                request.context["draftOrders"],
+                request.prefetch,
+                service.required,
+                patient_id=patient,
             ),
             ITERATIONS,
         ),

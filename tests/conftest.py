@@ -55,3 +55,12 @@ def settings(rules_dir: Path) -> Settings:
 def load_example(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
     return data
+
+
+def for_patient(body: dict[str, Any], patient: str) -> dict[str, Any]:
+    """A hook request moved to another patient: ``context.patientId`` and every
+    reference to the old patient, as an EHR would send that patient's own record."""
+    old = f'"Patient/{body["context"]["patientId"]}"'
+    moved: dict[str, Any] = json.loads(json.dumps(body).replace(old, f'"Patient/{patient}"'))
+    moved["context"]["patientId"] = patient
+    return moved

@@ -6,17 +6,33 @@ OperationOutcome for an error. A null key is satisfied with no data; an absent k
 OperationOutcome means the data must come from elsewhere (the FHIR server) or the call
 gets a 412. Resources stay raw JSON here: validation happens once, later, and only for
 the resources the rules can use.
+
+One patient only: a mis-scoped search, a proxy that merges results or an ``_include``
+that reaches too far can put another patient's resources in a Bundle. A patient-scoped
+resource is used only when its ``subject`` (or ``patient``) names ``context.patientId``;
+see ``PatientRecord.skipped`` and the README's "How the record is read".
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cds.errors import PrefetchUnavailableError
 
-__all__ = ["InputIssue", "PatientRecord", "collect_record", "resources_in"]
+__all__ = [
+    "InputIssue",
+    "PatientRecord",
+    "collect_record",
+    "local_reference",
+    "names_patient",
+    "resources_in",
+]
+
+_PATIENT_SCOPED = frozenset({"MedicationRequest", "Condition"})
+"""The patient-scoped resource types ``_file`` keeps: a type added there is added here."""
 
 
 @dataclass(frozen=True)
@@ -36,23 +52,46 @@ class PatientRecord:
     conditions: list[Mapping[str, Any]] = field(default_factory=list)
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     issues: list[InputIssue] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Resources left out before reading, by reason (``other-patient``, ``no-subject``)."""
 
     def medication(self, reference: str) -> Mapping[str, Any] | None:
-        """Resolve ``Medication/id`` from the request's data (contained refs are local)."""
-        return self.medications.get(reference)
+        """Resolve ``Medication/id`` (relative, absolute or versioned) from the request's
+        data; only this patient's orders ever ask, so an ``_include``d Medication that no
+        order of theirs names is never read."""
+        local = local_reference(reference)
+        return self.medications.get(local) if local is not None else None
 
 
-def resources_in(value: Any, where: str, issues: list[InputIssue]) -> list[Mapping[str, Any]]:
-    """The resources in a Bundle (of any or no type) or a single resource."""
-    if not isinstance(value, Mapping):
-        issues.append(InputIssue(where, "expected a FHIR resource or Bundle"))
-        return []
-    if not isinstance(value.get("resourceType"), str):
+def local_reference(reference: str) -> str | None:
+    """``Type/id`` of a literal reference written any of the ways FHIR allows:
+    ``Patient/1``, ``https://ehr/fhir/Patient/1``, a trailing slash, ``.../_history/3``."""
+    parts = reference.strip().rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) < 2 or not parts[-2] or not parts[-1]:
+        return None
+    return f"{parts[-2]}/{parts[-1]}"
+
+
+def names_patient(subject: Any, patient_id: str) -> bool:
+    """Whether a Reference names exactly ``Patient/<patient_id>`` (ids are case-sensitive)."""
+    if not isinstance(subject, Mapping) or not isinstance(subject.get("reference"), str):
+        return False
+    return local_reference(subject["reference"]) == f"Patient/{patient_id}"
+
+
+def _located(
+    value: Any, where: str, issues: list[InputIssue]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The resources in a Bundle (of any or no type) or a single resource, with where
+    each one stands in the request."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("resourceType"), str):
         issues.append(InputIssue(where, "expected a FHIR resource or Bundle"))
         return []
     if value.get("resourceType") != "Bundle":
-        return [value]
-    found: list[Mapping[str, Any]] = []
+        return [(where, value)]
+    found: list[tuple[str, Mapping[str, Any]]] = []
     entries = value.get("entry") or []
     if not isinstance(entries, Sequence) or isinstance(entries, str):
         issues.append(InputIssue(f"{where}.entry", "expected a list"))
@@ -60,10 +99,15 @@ def resources_in(value: Any, where: str, issues: list[InputIssue]) -> list[Mappi
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
         if isinstance(resource, Mapping) and isinstance(resource.get("resourceType"), str):
-            found.append(resource)
+            found.append((f"{where}.entry[{i}]", resource))
         else:
             issues.append(InputIssue(f"{where}.entry[{i}]", "entry without a resource"))
     return found
+
+
+def resources_in(value: Any, where: str, issues: list[InputIssue]) -> list[Mapping[str, Any]]:
+    """The resources in a Bundle (of any or no type) or a single resource."""
+    return [resource for _, resource in _located(value, where, issues)]
 
 
 def _is_error(value: Any) -> bool:
@@ -74,23 +118,56 @@ def collect_record(
     draft_orders: Any,
     prefetch: Mapping[str, Any] | None,
     required: Sequence[str],
+    *,
+    patient_id: str,
 ) -> PatientRecord:
-    """Sort the request's resources; raise 412-worthy ``PrefetchUnavailableError``
-    naming each required key that is absent or came back as an OperationOutcome."""
+    """Sort the request's resources of ``patient_id``; raise 412-worthy
+    ``PrefetchUnavailableError`` naming each required key that is absent or came back
+    as an OperationOutcome."""
     prefetch = prefetch or {}
     missing = [key for key in required if key not in prefetch or _is_error(prefetch[key])]
     if missing:
         raise PrefetchUnavailableError(missing)
     record = PatientRecord()
     if draft_orders is not None:
-        for resource in resources_in(draft_orders, "context.draftOrders", record.issues):
-            _file(record, resource, draft=True)
+        for where, resource in _located(draft_orders, "context.draftOrders", record.issues):
+            if _belongs(record, where, resource, patient_id, draft=True):
+                _file(record, resource, draft=True)
     for key, value in prefetch.items():
         if value is None or _is_error(value):
             continue
-        for resource in resources_in(value, f"prefetch.{key}", record.issues):
-            _file(record, resource, draft=False)
+        for where, resource in _located(value, f"prefetch.{key}", record.issues):
+            if _belongs(record, where, resource, patient_id, draft=False):
+                _file(record, resource, draft=False)
     return record
+
+
+def _belongs(
+    record: PatientRecord, where: str, resource: Mapping[str, Any], patient_id: str, *, draft: bool
+) -> bool:
+    """Whether a resource may be read for this patient; a skipped one is noted by its
+    position and type only (nothing of the other patient's data or ids).
+
+    A draft order without a subject is the hook's own order for ``context.patientId``
+    (clients often leave it out); a chart resource without one cannot be told apart
+    from another patient's and is skipped."""
+    kind = resource["resourceType"]
+    if kind not in _PATIENT_SCOPED:
+        return True
+    subject = resource.get("subject", resource.get("patient"))
+    if subject is None and draft:
+        return True
+    if names_patient(subject, patient_id):
+        return True
+    reason = "no-subject" if subject is None else "other-patient"
+    message = (
+        f"{kind} without a subject, skipped"
+        if subject is None
+        else f"{kind} of another patient (or an unresolvable subject), skipped"
+    )
+    record.skipped[reason] += 1
+    record.issues.append(InputIssue(where, message))
+    return False
 
 
 def _file(record: PatientRecord, resource: Mapping[str, Any], *, draft: bool) -> None:

@@ -90,7 +90,9 @@ def evaluate(
     marks = [clock()]
     context = validated_context(request, service)
     draft_orders = getattr(context, "draftOrders", None)
-    record = collect_record(draft_orders, request.prefetch, service.required)
+    record = collect_record(
+        draft_orders, request.prefetch, service.required, patient_id=context.patientId
+    )
     marks.append(clock())
     extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())
     marks.append(clock())

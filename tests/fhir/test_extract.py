@@ -25,7 +25,12 @@ def bundle(*resources: Any) -> dict[str, Any]:
 
 def test_restless_back_example(knowledge: Knowledge) -> None:
     example = load_example("restless-back-amisulpride.json")
-    record = collect_record(example["context"]["draftOrders"], example["prefetch"], REQUIRED)
+    record = collect_record(
+        example["context"]["draftOrders"],
+        example["prefetch"],
+        REQUIRED,
+        patient_id=example["context"]["patientId"],
+    )
     out = extract_facts(record, knowledge, TODAY)
     assert (out.validated, out.skipped, out.issues) == (3, 0, [])
     draft, active, complaint = out.facts
@@ -198,6 +203,7 @@ def test_contained_medication_reference(knowledge: Knowledge) -> None:
         {"resourceType": "Bundle", "entry": [{"resource": draft}]},
         {"medications": None, "conditions": None},
         REQUIRED,
+        patient_id="p1",
     )
     (fact,) = extract_facts(record, knowledge, TODAY).facts
     assert isinstance(fact, MedicationFact)
@@ -213,7 +219,9 @@ def test_medication_elsewhere_in_the_request(knowledge: Knowledge) -> None:
     medication = {"resourceType": "Medication", "id": "ola", "code": {"text": "olanzapine 10 mg"}}
     order = medication_request(id="o", medicationReference={"reference": "Medication/ola"})
     prefetch = {"medications": bundle(order, medication), "conditions": None}
-    (fact,) = extract_facts(collect_record(None, prefetch, REQUIRED), knowledge, TODAY).facts
+    (fact,) = extract_facts(
+        collect_record(None, prefetch, REQUIRED, patient_id="p1"), knowledge, TODAY
+    ).facts
     assert isinstance(fact, MedicationFact)
     assert (fact.ingredient, fact.recognised_by, fact.display) == (
         "olanzapine",
@@ -251,7 +259,10 @@ def test_a_product_code_sent_without_its_name_still_gives_the_strength(
     )
     bare = medication_request(id="mr2", codes=[(RXNORM, "312744")], dosages=[dose(2, "mL")])
     record = collect_record(
-        None, {"medications": bundle(order, bare), "conditions": None}, REQUIRED
+        None,
+        {"medications": bundle(order, bare), "conditions": None},
+        REQUIRED,
+        patient_id="p1",
     )
     facts = [
         f for f in extract_facts(record, knowledge, TODAY).facts if isinstance(f, MedicationFact)

@@ -108,7 +108,9 @@ def test_fetched_prefetch_gives_the_example_its_card(
     ]
     assert result.cards[0]["indicator"] == "warning"
     assert result.extraction.issues == []
-    record = collect_record(None, completed, service.required)
+    record = collect_record(
+        None, completed, service.required, patient_id=request.context["patientId"]
+    )
     assert [r["id"] for r in record.medication_requests] == ["amisulpride-600"]
 
 

@@ -27,7 +27,12 @@ def outcome() -> dict[str, Any]:
 
 def test_restless_back_example() -> None:
     example = load_example("restless-back-amisulpride.json")
-    record = collect_record(example["context"]["draftOrders"], example["prefetch"], REQUIRED)
+    record = collect_record(
+        example["context"]["draftOrders"],
+        example["prefetch"],
+        REQUIRED,
+        patient_id=example["context"]["patientId"],
+    )
     assert [r["id"] for r in record.draft_orders] == ["draft-amisulpride-800"]
     assert [r["id"] for r in record.medication_requests] == ["amisulpride-600"]
     assert [r["id"] for r in record.conditions] == ["back-itching"]
@@ -39,7 +44,9 @@ def test_bundle_without_type_is_read() -> None:
     """draftOrders from some clients is a Bundle with no ``type``."""
     drafts = bundle(medication_request(id="d1", status="draft", text="sertraline"))
     assert "type" not in drafts
-    record = collect_record(drafts, {"medications": None, "conditions": None}, REQUIRED)
+    record = collect_record(
+        drafts, {"medications": None, "conditions": None}, REQUIRED, patient_id="p1"
+    )
     assert [r["id"] for r in record.draft_orders] == ["d1"]
     assert record.issues == []
 
@@ -49,19 +56,23 @@ def test_searchset_and_single_resources() -> None:
         "medications": bundle(medication_request(id="m1", text="sertraline"), type="searchset"),
         "conditions": condition(id="c1", text="back itching"),  # a single resource
     }
-    record = collect_record(None, prefetch, REQUIRED)
+    record = collect_record(None, prefetch, REQUIRED, patient_id="p1")
     assert [r["id"] for r in record.medication_requests] == ["m1"]
     assert [r["id"] for r in record.conditions] == ["c1"]
     assert record.draft_orders == []
 
 
 def test_null_prefetch_value_means_no_data() -> None:
-    record = collect_record(None, {"medications": None, "conditions": None}, REQUIRED)
+    record = collect_record(
+        None, {"medications": None, "conditions": None}, REQUIRED, patient_id="p1"
+    )
     assert record == PatientRecord()
 
 
 def test_empty_bundle_means_no_data() -> None:
-    record = collect_record(None, {"medications": bundle(), "conditions": bundle()}, REQUIRED)
+    record = collect_record(
+        None, {"medications": bundle(), "conditions": bundle()}, REQUIRED, patient_id="p1"
+    )
     assert record == PatientRecord()
 
 
@@ -81,7 +92,7 @@ def test_empty_bundle_means_no_data() -> None:
 )
 def test_unavailable_required_data(prefetch: dict[str, Any] | None, missing: list[str]) -> None:
     with pytest.raises(PrefetchUnavailableError) as raised:
-        collect_record(None, prefetch, REQUIRED)
+        collect_record(None, prefetch, REQUIRED, patient_id="p1")
     assert raised.value.missing == missing
     for key in missing:
         assert key in str(raised.value)
@@ -89,11 +100,11 @@ def test_unavailable_required_data(prefetch: dict[str, Any] | None, missing: lis
 
 def test_operation_outcome_for_an_optional_key_is_ignored() -> None:
     prefetch = {"medications": None, "conditions": None, "patient": outcome()}
-    assert collect_record(None, prefetch, REQUIRED) == PatientRecord()
+    assert collect_record(None, prefetch, REQUIRED, patient_id="p1") == PatientRecord()
 
 
 def test_nothing_required() -> None:
-    assert collect_record(None, None, []) == PatientRecord()
+    assert collect_record(None, None, [], patient_id="p1") == PatientRecord()
 
 
 def test_entries_without_resource_are_reported() -> None:
@@ -107,7 +118,9 @@ def test_entries_without_resource_are_reported() -> None:
             {"resource": None},
         ],
     }
-    record = collect_record(None, {"medications": None, "conditions": conditions}, REQUIRED)
+    record = collect_record(
+        None, {"medications": None, "conditions": conditions}, REQUIRED, patient_id="p1"
+    )
     assert [r["id"] for r in record.conditions] == ["c1"]
     assert record.issues == [
         InputIssue("prefetch.conditions.entry[0]", "entry without a resource"),
@@ -119,7 +132,9 @@ def test_entries_without_resource_are_reported() -> None:
 
 def test_issues_never_echo_the_data() -> None:
     secret = {"resourceType": "Bundle", "entry": [{"request": {"url": "Patient/secret-123"}}]}
-    record = collect_record(secret, {"medications": None, "conditions": None}, REQUIRED)
+    record = collect_record(
+        secret, {"medications": None, "conditions": None}, REQUIRED, patient_id="p1"
+    )
     assert "secret" not in repr(record.issues)
     assert record.issues[0].where == "context.draftOrders.entry[0]"
 
@@ -150,7 +165,7 @@ def test_prefetch_value_that_is_not_a_resource_is_reported_not_raised() -> None:
     ``resources_in`` as a single resource and ``_file`` raises KeyError('resourceType'),
     so one malformed prefetch value turns the whole call into an HTTP 500."""
     prefetch = {"medications": {"total": 0}, "conditions": None}
-    record = collect_record(None, prefetch, REQUIRED)
+    record = collect_record(None, prefetch, REQUIRED, patient_id="p1")
     assert record.medication_requests == []
     assert [i.where for i in record.issues] == ["prefetch.medications"]
 
@@ -162,7 +177,7 @@ def test_medications_are_indexed_for_references() -> None:
         "medications": bundle(med, contained_only, medication_request(id="mr")),
         "conditions": None,
     }
-    record = collect_record(None, prefetch, REQUIRED)
+    record = collect_record(None, prefetch, REQUIRED, patient_id="p1")
     assert record.medications == {"Medication/m-ser": med}
     assert record.medication("Medication/m-ser") is med
     assert record.medication("Medication/other") is None
@@ -172,7 +187,9 @@ def test_medications_are_indexed_for_references() -> None:
 def test_medication_in_draft_orders_is_indexed_too() -> None:
     med = {"resourceType": "Medication", "id": "m-q", "code": {"text": "quetiapine"}}
     drafts = bundle(med, medication_request(id="d1", status="draft"))
-    record = collect_record(drafts, {"medications": None, "conditions": None}, REQUIRED)
+    record = collect_record(
+        drafts, {"medications": None, "conditions": None}, REQUIRED, patient_id="p1"
+    )
     assert record.medication("Medication/m-q") is med
     assert [r["id"] for r in record.draft_orders] == ["d1"]
 
@@ -183,11 +200,13 @@ def test_other_resource_types_are_ignored() -> None:
         "medications": bundle({"resourceType": "MedicationStatement", "id": "ms"}),
         "conditions": bundle({"resourceType": "Observation", "id": "o"}),
     }
-    assert collect_record(None, prefetch, REQUIRED) == PatientRecord()
+    assert collect_record(None, prefetch, REQUIRED, patient_id="p1") == PatientRecord()
 
 
 def test_draft_order_as_single_resource() -> None:
     draft = medication_request(id="d1", status="draft")
-    record = collect_record(draft, {"medications": None, "conditions": None}, REQUIRED)
+    record = collect_record(
+        draft, {"medications": None, "conditions": None}, REQUIRED, patient_id="p1"
+    )
     assert record.draft_orders == [draft]
     assert record.medication_requests == []

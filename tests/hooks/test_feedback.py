@@ -16,7 +16,7 @@ from cds.app import create_app
 from cds.cli import main
 from cds.hooks.feedback import CardLedger
 from cds.settings import Settings
-from tests.conftest import load_example
+from tests.conftest import for_patient, load_example
 
 SERVICE = "/cds-services/restless-order-select"
 FEEDBACK = f"{SERVICE}/feedback"
@@ -35,8 +35,7 @@ def client(database: Path, rules_dir: Path):
 
 
 def _card(client: TestClient, patient: str = "rbs-50m") -> dict[str, Any] | None:
-    body = load_example("restless-back-amisulpride.json")
-    body["context"]["patientId"] = patient
+    body = for_patient(load_example("restless-back-amisulpride.json"), patient)
     cards = client.post(SERVICE, json=body).json()["cards"]
     return cards[0] if cards else None
 
