@@ -33,11 +33,14 @@ class Extraction:
     issues: list[InputIssue] = field(default_factory=list)
     validated: int = 0
     skipped: int = 0
+    """Resources read and found of no use to the rules (not validated)."""
+    left_out: dict[str, int] = field(default_factory=dict)
+    """Resources not read at all, by reason (another patient's, no subject)."""
 
 
 def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -> Extraction:
     """All facts of one request; invalid resources are reported in ``issues`` and skipped."""
-    out = Extraction(issues=list(record.issues))
+    out = Extraction(issues=list(record.issues), left_out=dict(record.skipped))
     terminology = knowledge.terminology
     orders = [(i, r, True) for i, r in enumerate(record.draft_orders)] + [
         (i, r, False) for i, r in enumerate(record.medication_requests)

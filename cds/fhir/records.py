@@ -132,7 +132,7 @@ def collect_record(
     if draft_orders is not None:
         for where, resource in _located(draft_orders, "context.draftOrders", record.issues):
             if _belongs(record, where, resource, patient_id, draft=True):
-                _file(record, resource, draft=True)
+                _file(record, _with_subject(resource, patient_id), draft=True)
     for key, value in prefetch.items():
         if value is None or _is_error(value):
             continue
@@ -168,6 +168,13 @@ def _belongs(
     record.skipped[reason] += 1
     record.issues.append(InputIssue(where, message))
     return False
+
+
+def _with_subject(resource: Mapping[str, Any], patient_id: str) -> Mapping[str, Any]:
+    """A hook's draft order as FHIR requires it (``subject`` is 1..1): the hook patient."""
+    if resource["resourceType"] not in _PATIENT_SCOPED or "subject" in resource:
+        return resource
+    return {**resource, "subject": {"reference": f"Patient/{patient_id}"}}
 
 
 def _file(record: PatientRecord, resource: Mapping[str, Any], *, draft: bool) -> None:

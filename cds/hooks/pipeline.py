@@ -91,7 +91,10 @@ def evaluate(
     context = validated_context(request, service)
     draft_orders = getattr(context, "draftOrders", None)
     record = collect_record(
-        draft_orders, request.prefetch, service.required, patient_id=context.patientId
+        draft_orders,
+        request.prefetch,
+        service.required,
+        patient_id=str(request.context["patientId"]),
     )
     marks.append(clock())
     extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())

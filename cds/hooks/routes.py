@@ -141,12 +141,13 @@ async def call_service(
     for issue in result.extraction.issues:
         log.warning("hook %r: %s: %s", hook_request.hookInstance, issue.where, issue.message)
     log.info(
-        "hook %r service=%s cards=%d suppressed=%d facts=%d timings_ms=%s",
+        "hook %r service=%s cards=%d suppressed=%d facts=%d skipped=%s timings_ms=%s",
         hook_request.hookInstance,
         service.id,
         len(cards),
         len(result.cards) - len(cards),
         len(result.extraction.facts),
+        result.extraction.left_out,
         result.timings_ms,
     )
     return _json(response)

@@ -8,6 +8,7 @@ import pytest
 
 from cds.errors import PrefetchUnavailableError
 from cds.fhir import InputIssue, PatientRecord, collect_record, resources_in
+from cds.fhir.records import local_reference, names_patient
 from tests.conftest import load_example
 from tests.facts.fhir_builders import condition, medication_request
 
@@ -210,3 +211,78 @@ def test_draft_order_as_single_resource() -> None:
     )
     assert record.draft_orders == [draft]
     assert record.medication_requests == []
+
+
+@pytest.mark.parametrize(
+    ("reference", "local"),
+    [
+        ("Patient/1", "Patient/1"),
+        ("https://ehr.example/fhir/Patient/1", "Patient/1"),
+        ("Patient/1/", "Patient/1"),
+        ("Patient/1/_history/4", "Patient/1"),
+        ("http://x/fhir/Medication/m-2/_history/1/", "Medication/m-2"),
+        ("1", None),
+        ("Patient/", None),
+        ("", None),
+    ],
+)
+def test_local_reference(reference: str, local: str | None) -> None:
+    assert local_reference(reference) == local
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ({"reference": "Patient/p1"}, True),
+        ({"reference": " https://ehr/fhir/Patient/p1/_history/2 "}, True),
+        ({"reference": "Patient/p10"}, False),
+        ({"reference": "Patient/P1"}, False),  # FHIR ids are case-sensitive
+        ({"reference": "Group/p1"}, False),
+        ({"identifier": {"value": "p1"}}, False),  # cannot be checked: not this patient
+        ({"display": "p1"}, False),
+        ({"reference": 7}, False),
+        ("Patient/p1", False),
+        (None, False),
+    ],
+)
+def test_names_patient(subject: Any, expected: bool) -> None:
+    assert names_patient(subject, "p1") is expected
+
+
+def test_other_patients_and_subjectless_chart_resources_are_counted_not_filed() -> None:
+    mine = medication_request(id="mine", text="sertraline")
+    theirs = medication_request(id="theirs", text="sertraline", subject={"reference": "Patient/p2"})
+    bare = condition(id="bare", text="back itching")
+    del bare["subject"]
+    prefetch = {"medications": bundle(mine, theirs), "conditions": bundle(bare)}
+    record = collect_record(None, prefetch, REQUIRED, patient_id="p1")
+    assert [r["id"] for r in record.medication_requests] == ["mine"]
+    assert record.conditions == []
+    assert record.skipped == {"other-patient": 1, "no-subject": 1}
+    assert [i.where for i in record.issues] == [
+        "prefetch.medications.entry[1]",
+        "prefetch.conditions.entry[0]",
+    ]
+    assert "p2" not in repr(record.issues)
+
+
+def test_a_subjectless_draft_is_the_hook_patients_and_gets_the_subject() -> None:
+    draft = medication_request(id="d1", status="draft", text="sertraline")
+    del draft["subject"]
+    record = collect_record(
+        bundle(draft), {"medications": None, "conditions": None}, REQUIRED, patient_id="p1"
+    )
+    assert [r["subject"] for r in record.draft_orders] == [{"reference": "Patient/p1"}]
+    assert record.skipped == {}
+
+
+def test_included_medication_resolves_by_any_spelling_of_its_reference() -> None:
+    medication = {"resourceType": "Medication", "id": "m1", "code": {"text": "sertraline"}}
+    record = collect_record(
+        None,
+        {"medications": bundle(medication), "conditions": None},
+        REQUIRED,
+        patient_id="p1",
+    )
+    assert record.medication("https://ehr/fhir/Medication/m1/_history/3") == medication
+    assert record.medication("Medication/m2") is None
