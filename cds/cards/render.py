@@ -9,6 +9,7 @@ and ``dedupe_on`` values collapse to the first.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import uuid
@@ -22,6 +23,7 @@ from cds.cards.templates import MAX_SUMMARY_LENGTH, CardTemplate, EvidenceSource
 
 __all__ = ["CardOutcome", "RenderContext", "render_cards"]
 
+_EPOCH = dt.date(1970, 1, 1)
 RULE_EXTENSION = "restless-cds-rule"
 VERSION_EXTENSION = "restless-cds-rules-version"
 
@@ -51,16 +53,31 @@ class RenderContext:
 
 
 class _Shown:
-    """A value as a template shows it; ``{x:dose}`` reads "600 mg/day" or "not stated"."""
+    """A value as a template shows it: ``{x:dose}`` reads "600 mg/day", "8.36 mg/day
+    (234 mg every 4 weeks)" when the rule binds ``x_as_ordered`` too, or says the dose
+    could not be read; ``{x:date}`` reads a day number as 2026-10-22."""
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any, as_ordered: Any = None) -> None:
         self.value = value
+        self.as_ordered = as_ordered
 
     def __format__(self, spec: str) -> str:
+        number = isinstance(self.value, int | float) and not isinstance(self.value, bool)
         if spec == "dose":
-            known = isinstance(self.value, int | float) and not isinstance(self.value, bool)
-            return f"{self.value} mg/day" if known else "not stated"
+            if not number:
+                return "unknown (the dose could not be read from the order)"
+            own = f" ({self.as_ordered})" if isinstance(self.as_ordered, str) else ""
+            return f"{self.value} mg/day{own}"
+        if spec == "date":
+            return _iso_day(self.value) if number else "a date not stated"
         return "not stated" if self.value is None else format(self.value, spec)
+
+
+def _iso_day(day: float) -> str:
+    try:
+        return (_EPOCH + dt.timedelta(days=int(day))).isoformat()
+    except (OverflowError, ValueError):
+        return "a date not stated"
 
 
 class _Values(dict[str, Any]):
@@ -130,8 +147,12 @@ def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> d
     return card
 
 
+_AS_ORDERED = "_as_ordered"
+"""A binding ``x_as_ordered`` is how ``x`` (a dose) was written in the order."""
+
+
 def _shown(values: Mapping[str, Any]) -> _Values:
-    return _Values({k: _Shown(v) for k, v in values.items()})
+    return _Values({k: _Shown(v, values.get(k + _AS_ORDERED)) for k, v in values.items()})
 
 
 def _detail(template: CardTemplate, values: Mapping[str, Any], ctx: RenderContext) -> str:

@@ -27,8 +27,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MedicationFact:
-    """A recognised drug in a MedicationRequest (one per ingredient): ``current`` for an
-    active, on-hold or draft order, else a past one (stopped, completed) with its dates."""
+    """A recognised drug in a MedicationRequest (one per ingredient): ``current`` for the
+    order being placed (``draft``) or a chart order taken now (active or on hold, started,
+    not past its dosing end); ``planned`` for a chart order that starts after today; else
+    a past one (stopped, completed, or its dosing ended) with its dates."""
 
     ingredient: str
     drug_class: str
@@ -43,6 +45,9 @@ class MedicationFact:
     mg_per_day: float | None = None
     start_day: int | None = None
     end_day: int | None = None
+    planned: bool = False
+    dose_as_ordered: str | None = None
+    """The dose in the prescriber's own terms when it is not daily ("234 mg every 4 weeks")."""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
     for i, raw, draft in orders:
         try:  # triage reads raw JSON: a wrong-typed element skips this resource only
             lookup = _medication_lookup(raw, record)
-            matches = candidate_drugs(raw, terminology, lookup)
+            matches = candidate_drugs(raw, terminology, lookup, draft=draft)
         except (TypeError, AttributeError):
             kind = "draftOrders" if draft else "prefetch"
             out.issues.append(InputIssue(f"{kind} MedicationRequest #{i}", "malformed, skipped"))

@@ -173,9 +173,9 @@ def test_cards_have_no_nulls_or_empty_lists(bundled_rules: RuleBase) -> None:
             assert value not in ([], {})
 
 
-def test_missing_value_reads_not_stated(bundled_rules: RuleBase) -> None:
+def test_missing_dose_says_it_could_not_be_read(bundled_rules: RuleBase) -> None:
     (card,) = render_cards([review_outcome(current_mg=None)], context(bundled_rules))
-    assert "not stated" in card["detail"]
+    assert "unknown (the dose could not be read from the order)" in card["detail"]
 
 
 def test_record_text_cannot_inject_markup_into_the_detail(bundled_rules: RuleBase) -> None:

@@ -34,10 +34,18 @@ def test_suggestion_fraction_may_name_a_config_setting() -> None:
     assert (spec.fraction, spec.order) == ("config.dose_reduction_fraction", "order")
 
 
+class _AnySpec:
+    """A short value that takes any format spec the renderer knows (``dose``, ``date``)."""
+
+    def __format__(self, spec: str) -> str:
+        return "x"
+
+
 def test_bundled_templates_fit_the_summary_limit(bundled_rules: RuleBase) -> None:
     """With short values, no bundled summary needs truncating."""
     for name, template in bundled_rules.compiled.cards.items():
-        filled = template.summary.format_map(dict.fromkeys(placeholders(template.summary), "x"))
+        shown = dict.fromkeys(placeholders(template.summary), _AnySpec())
+        filled = template.summary.format_map(shown)
         assert len(filled) < 100, name
         for source in template.sources:
             assert source in bundled_rules.compiled.sources, (name, source)

@@ -55,7 +55,9 @@ def facts(
     draft: bool = False,
 ) -> list[MedicationFact]:
     """Facts the way extraction makes them: triage on raw JSON, then the validated model."""
-    matches = candidate_drugs(raw, terminology, lookup)
+    matches = candidate_drugs(raw, terminology, lookup, draft=draft)
+    if not matches:
+        return []
     order = MedicationRequest.model_validate(raw)
     return list(medication_facts(order, raw, matches, lookup, draft=draft, today=TODAY))
 
@@ -63,9 +65,9 @@ def facts(
 # --- candidate_drugs: a counted status and a drug our value sets know ----------------------
 
 
-@pytest.mark.parametrize("status", ["active", "draft", "on-hold", "stopped", "completed"])
+@pytest.mark.parametrize("status", ["active", "on-hold", "stopped", "completed"])
 def test_counted_statuses_are_candidates(terminology: Terminology, status: str) -> None:
-    """Current orders (active, draft, on-hold) and past ones (stopped, completed): the
+    """Current chart orders (active, on-hold) and past ones (stopped, completed): the
     rules decide whether a past order ended too long ago to matter."""
     raw = medication_request(status=status, codes=[(RXNORM, "46303")])
     found = candidate_drugs(raw, terminology, NO_MEDICATIONS)
@@ -214,9 +216,27 @@ def test_authored_on_datetime(terminology: Terminology) -> None:
     assert fact.start_day == epoch_day(dt.date(2026, 10, 22))
 
 
-def test_prefetched_draft_status_counts_as_draft(terminology: Terminology) -> None:
-    (fact,) = facts(medication_request(status="draft", codes=[(RXNORM, "46303")]), terminology)
-    assert fact.draft
+def test_prefetched_draft_status_is_not_the_order_being_placed(terminology: Terminology) -> None:
+    """Regression: an unsigned draft sitting in the chart got "about to be ordered" cards
+    and suggestions; only ``context.draftOrders`` is the order being placed."""
+    assert facts(medication_request(status="draft", codes=[(RXNORM, "46303")]), terminology) == []
+
+
+@pytest.mark.parametrize("status", ["draft", "active", "on-hold"])
+def test_the_hooks_draft_orders_are_drafts_whatever_their_status(
+    terminology: Terminology, status: str
+) -> None:
+    raw = medication_request(status=status, codes=[(RXNORM, "46303")])
+    (fact,) = facts(raw, terminology, draft=True)
+    assert (fact.draft, fact.current, fact.planned) == (True, True, False)
+
+
+@pytest.mark.parametrize("status", ["cancelled", "entered-in-error", "stopped", "unknown"])
+def test_a_cancelled_or_erroneous_draft_order_is_nothing(
+    terminology: Terminology, status: str
+) -> None:
+    raw = medication_request(status=status, codes=[(RXNORM, "46303")])
+    assert facts(raw, terminology, draft=True) == []
 
 
 def test_on_hold_order_is_a_fact(terminology: Terminology) -> None:
@@ -388,7 +408,6 @@ def test_combination_product_in_capsules_has_no_dose(terminology: Terminology) -
     [
         ("active", True),
         ("on-hold", True),
-        ("draft", True),
         ("stopped", False),
         ("completed", False),
     ],
@@ -397,7 +416,7 @@ def test_current_or_past_follows_the_status(
     terminology: Terminology, status: str, current: bool
 ) -> None:
     (fact,) = facts(medication_request(status=status, codes=[(RXNORM, "46303")]), terminology)
-    assert (fact.status, fact.current, fact.draft) == (status, current, status == "draft")
+    assert (fact.status, fact.current, fact.draft) == (status, current, False)
 
 
 def test_stopped_order_with_its_dates(terminology: Terminology) -> None:
@@ -451,8 +470,8 @@ def bounded(end: str | None, start: str = "2026-06-01") -> dict[str, Any]:
                 "dispenseRequest": {"validityPeriod": {"end": "2026-08-15"}},
                 "dosageInstruction": [bounded("2026-07-31")],
             },
-            dt.date(2026, 8, 15),
-            id="validity-end-wins",
+            dt.date(2026, 7, 31),  # when dosing ended, not when dispensing could have
+            id="bounds-end-wins",
         ),
         pytest.param(
             {
@@ -496,3 +515,110 @@ def test_no_end_day_without_an_end_date(terminology: Terminology, extra: dict[st
     raw = medication_request(status="stopped", codes=[(RXNORM, "46303")], **extra)
     (fact,) = facts(raw, terminology)
     assert (fact.current, fact.end_day) == (False, None)
+
+
+# --- when the patient takes it from: boundsPeriod, validityPeriod, authoredOn ----------------
+
+
+def _start_and_state(terminology: Terminology, **extra: Any) -> tuple[Any, ...]:
+    (fact,) = facts(medication_request(codes=[(RXNORM, "46303")], **extra), terminology)
+    return fact.start_day, fact.current, fact.planned, fact.end_day
+
+
+def _day(text: str) -> int | None:
+    return epoch_day(dt.date.fromisoformat(text))
+
+
+def test_bounds_start_is_preferred_to_validity_and_authored_on(terminology: Terminology) -> None:
+    state = _start_and_state(
+        terminology,
+        authoredOn="2026-11-01",
+        dispenseRequest={"validityPeriod": {"start": "2026-11-03"}},
+        dosageInstruction=[bounded(None, start="2026-11-05")],
+    )
+    assert state == (_day("2026-11-05"), True, False, None)
+
+
+def test_earliest_bounds_start_of_several_instructions(terminology: Terminology) -> None:
+    state = _start_and_state(
+        terminology,
+        authoredOn="2026-11-20",
+        dosageInstruction=[bounded(None, start="2026-11-10"), bounded(None, start="2026-09-01")],
+    )
+    assert state[0] == _day("2026-09-01")  # recorded as taken since before it was authored
+
+
+def test_validity_start_is_preferred_to_authored_on(terminology: Terminology) -> None:
+    state = _start_and_state(
+        terminology,
+        authoredOn="2026-10-01",
+        dispenseRequest={"validityPeriod": {"start": "2026-10-04"}},
+    )
+    assert state[0] == _day("2026-10-04")
+
+
+def test_authored_on_is_the_last_resort(terminology: Terminology) -> None:
+    assert _start_and_state(terminology, authoredOn="2026-10-01")[0] == _day("2026-10-01")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"dosageInstruction": [bounded(None, start="2026-12-01")]}, id="bounds"),
+        pytest.param(
+            {"dispenseRequest": {"validityPeriod": {"start": "2026-12-01"}}}, id="validity"
+        ),
+        pytest.param({"authoredOn": "2026-12-01"}, id="authored"),
+    ],
+)
+def test_a_chart_order_starting_after_today_is_planned_not_current(
+    terminology: Terminology, extra: dict[str, Any]
+) -> None:
+    assert _start_and_state(terminology, **extra) == (_day("2026-12-01"), False, True, None)
+
+
+def test_authored_today_but_dosing_from_next_week_is_planned(terminology: Terminology) -> None:
+    state = _start_and_state(
+        terminology,
+        authoredOn=TODAY.isoformat(),
+        dosageInstruction=[bounded(None, start=(TODAY + dt.timedelta(days=7)).isoformat())],
+    )
+    assert state[1:3] == (False, True)
+
+
+def test_a_draft_starting_later_is_still_the_order_being_placed(terminology: Terminology) -> None:
+    raw = medication_request(
+        status="draft", codes=[(RXNORM, "46303")], dosageInstruction=[bounded(None, "2026-12-24")]
+    )
+    (fact,) = facts(raw, terminology, draft=True)
+    assert (fact.draft, fact.current, fact.planned, fact.start_day) == (
+        True,
+        True,
+        False,
+        _day("2026-12-24"),
+    )
+
+
+def test_an_active_order_whose_dosing_ended_is_past(terminology: Terminology) -> None:
+    state = _start_and_state(terminology, dosageInstruction=[bounded("2026-10-31")])
+    assert state == (_day("2026-06-01"), False, False, _day("2026-10-31"))
+
+
+def test_an_active_order_with_one_open_instruction_is_still_current(
+    terminology: Terminology,
+) -> None:
+    state = _start_and_state(
+        terminology, dosageInstruction=[bounded("2026-07-01"), bounded(None, start="2026-07-02")]
+    )
+    assert state[1:] == (True, False, None)
+
+
+def test_an_expired_dispense_validity_does_not_end_an_active_order(
+    terminology: Terminology,
+) -> None:
+    """The supply at home outlasts the prescription's validity: still taken."""
+    state = _start_and_state(
+        terminology,
+        dispenseRequest={"validityPeriod": {"start": "2026-05-01", "end": "2026-08-01"}},
+    )
+    assert state == (_day("2026-05-01"), True, False, None)
