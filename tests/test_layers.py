@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cds"
 LAYERS = ["hooks", "fhir", "facts", "engine", "cards"]
-SHARED = {"cds.errors", "cds.settings", "cds"}
+SHARED = {"cds.errors", "cds.settings", "cds.units", "cds"}
 WEB = ("fastapi", "starlette", "uvicorn")
 
 

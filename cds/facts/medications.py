@@ -26,7 +26,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cds.facts.dosage import mg_per_day, strength_mg
+from cds.facts.dosage import concentration_mg_per_ml, daily_dose, strength_mg
 from cds.facts.model import MedicationFact, epoch_day
 from cds.facts.terminology import DrugMatch, Terminology
 
@@ -116,7 +116,8 @@ def medication_facts(
     single = len(matches) == 1
     named = [*texts, *(terminology.product_displays(pairs) if terminology else [])]
     strength = next((s for t in named if (s := strength_mg(t)) is not None), None)
-    daily = mg_per_day(order.dosageInstruction, strength) if single else None
+    per_ml = next((c for t in named if (c := concentration_mg_per_ml(t)) is not None), None)
+    daily = daily_dose(order.dosageInstruction, strength, per_ml) if single else None
     today_day = epoch_day(today)
     start = _start_day(order)
     if start is None and draft:
@@ -138,7 +139,9 @@ def medication_facts(
             recognised_by=match.recognised_by,
             display=display,
             source=f"MedicationRequest/{order.id}" if order.id else "MedicationRequest",
-            mg_per_day=daily,
+            mg_per_day=daily.mg_per_day if daily is not None else None,
+            dose_as_ordered=daily.as_ordered if daily is not None else None,
+            unit_strength_mg=strength if single else None,
             start_day=start,
             end_day=end if not (current or planned) else None,
         )

@@ -48,6 +48,8 @@ class MedicationFact:
     planned: bool = False
     dose_as_ordered: str | None = None
     """The dose in the prescriber's own terms when it is not daily ("234 mg every 4 weeks")."""
+    unit_strength_mg: float | None = None
+    """mg in one tablet or capsule of the product, when its name says (for suggestions)."""
 
 
 @dataclass(frozen=True)

@@ -97,9 +97,17 @@ def test_sequential_instructions_are_not_added() -> None:
     assert daily(week_one, then) is None
 
 
-def test_as_needed_without_maximum_is_unknown() -> None:
-    assert daily(dose(50, asNeededBoolean=True)) is None
-    assert daily(dose(50, asNeededCodeableConcept={"text": "agitation"})) is None
+def test_as_needed_without_maximum_counts_at_its_highest_frequency() -> None:
+    """ "50 mg up to twice a day as needed": at most 100 mg/day."""
+    up_to_twice = dose(50, per=(1, 1, "d"), asNeededBoolean=True)
+    up_to_twice["timing"]["repeat"]["frequencyMax"] = 2
+    assert daily(up_to_twice) == 100.0
+    assert daily(dose(50, asNeededCodeableConcept={"text": "agitation"})) == 50.0
+
+
+def test_as_needed_without_maximum_or_frequency_is_unknown() -> None:
+    assert daily(dose(50, per=None, asNeededBoolean=True)) is None
+    assert daily(dose(50, per=None, asNeededCodeableConcept={"text": "agitation"})) is None
 
 
 @pytest.mark.parametrize(

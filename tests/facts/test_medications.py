@@ -173,6 +173,7 @@ def test_restless_back_active_order(terminology: Terminology) -> None:
             mg_per_day=600.0,
             start_day=epoch_day(dt.date(2026, 10, 22)),
             end_day=None,
+            unit_strength_mg=200.0,
         )
     ]
 
@@ -338,6 +339,7 @@ def test_product_code_dosed_in_tablets(terminology: Terminology) -> None:
             mg_per_day=100.0,
             start_day=None,
             end_day=None,
+            unit_strength_mg=25.0,
         )
     ]
 
