@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from cds.cards import RenderContext, render_cards
 from cds.engine import EngineResult
 from cds.errors import Problem, RequestError
-from cds.facts import to_engine
+from cds.facts import aggregate_facts, to_engine
 from cds.fhir import collect_record
 from cds.fhir.extract import Extraction, extract_facts
 from cds.hooks.models import HookRequest
@@ -94,7 +94,7 @@ def evaluate(
     marks.append(clock())
     extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())
     marks.append(clock())
-    result = rulebase.engine.evaluate([to_engine(f) for f in extraction.facts])
+    result = rulebase.engine.evaluate([to_engine(f) for f in aggregate_facts(extraction.facts)])
     marks.append(clock())
     compiled = rulebase.compiled
     drafts = {
