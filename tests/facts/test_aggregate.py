@@ -51,6 +51,7 @@ def test_renewals_at_one_dose_become_one_episode_named_by_the_current_order() ->
     renewals = [_order(f"r{i}", 100 + 30 * i, 129 + 30 * i) for i in range(69)]
     active = _order("now", 100 + 30 * 69)
     [episode] = aggregate_facts([*renewals, active])
+    assert isinstance(episode, MedicationFact)
     assert episode.source == "MedicationRequest/now"
     assert (episode.start_day, episode.end_day, episode.current) == (100, None, True)
     assert episode.status == "active"
@@ -59,6 +60,7 @@ def test_renewals_at_one_dose_become_one_episode_named_by_the_current_order() ->
 def test_a_past_episode_keeps_its_first_start_and_last_end() -> None:
     orders = [_order("a", 10, 39), _order("b", 40, 69), _order("c", 60, 90)]
     [episode] = aggregate_facts(orders)
+    assert isinstance(episode, MedicationFact)
     assert (episode.start_day, episode.end_day, episode.current) == (10, 90, False)
 
 
