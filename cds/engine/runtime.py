@@ -127,6 +127,7 @@ class EngineRuleset:
     handle: int
     _free_sids: list[str] = field(repr=False)
     _in_flight: int = 0
+    _holds: int = 0
     _retired: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -138,10 +139,27 @@ class EngineRuleset:
     def retired(self) -> bool:
         return self._retired
 
+    def hold(self) -> bool:
+        """Keep this ruleset from being deleted until ``release``: a request holds the
+        rules it started with to its end. False (nothing held) once it is retired."""
+        with self._lock:
+            if self._retired:
+                return False
+            self._holds += 1
+            return True
+
+    def release(self) -> None:
+        """End a ``hold``; a retired ruleset is deleted when nothing uses it any more."""
+        with self._lock:
+            self._holds -= 1
+            delete_now = self._retired and self._holds == 0 and self._in_flight == 0
+        if delete_now:
+            _delete(self)
+
     @contextmanager
     def _session_id(self) -> Iterator[_Lease]:
         with self._lock:
-            if self._retired:
+            if self._retired and self._holds == 0:
                 raise EngineError(f"ruleset {self.name} is retired")
             if not self._free_sids:
                 raise EngineError("no free rule-engine session; retry shortly")
@@ -154,7 +172,7 @@ class EngineRuleset:
                 if lease.clean:
                     self._free_sids.append(lease.sid)
                 self._in_flight -= 1
-                delete_now = self._retired and self._in_flight == 0
+                delete_now = self._retired and self._in_flight == 0 and self._holds == 0
             if delete_now:
                 _delete(self)
 
@@ -171,7 +189,7 @@ class EngineRuleset:
         """Stop new sessions; the C ruleset is deleted once the last session ends."""
         with self._lock:
             self._retired = True
-            delete_now = self._in_flight == 0
+            delete_now = self._in_flight == 0 and self._holds == 0
         if delete_now:
             _delete(self)
 
