@@ -7,7 +7,12 @@ beforehand, so the route calls ``complete_prefetch`` and then evaluates as usual
 that comes back paged (fetched, or sent that way in the prefetch) is followed to its last
 page and merged, because the rules read negations ("no akathisia on record") that a
 partial list would make wrong; for the same reason a key whose pages exceed the bounds is
-reported unavailable rather than truncated.
+reported unavailable rather than truncated. The entry bound holds for every page, a lone
+page included, and is checked while a large page streams in.
+
+Every URL is normalised (``normalised``: encoded dot segments resolved, ambiguous paths
+refused) before it is compared with the allowlist by whole segments, and the normalised
+URL is the one requested; next links pass the same check.
 
 Everything that can go wrong with a remote server (no ``fhirServer``, a server off the
 allowlist, 401/403/404/5xx, a timeout, a refused connection, a body that is not a FHIR
