@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cds.authoring.check import check_rules_dir
-from cds.errors import CdsError, Problem
+from cds.errors import CdsError, EngineError, Problem
 from cds.rulebase import RuleBase, from_snapshot, load_rulebase, snapshot_hash, take_snapshot
 
 __all__ = ["RuleBaseHolder", "watch_rules"]
@@ -59,6 +59,8 @@ class RuleBaseHolder:
             rulebase = self._current
             if rulebase.engine.hold():
                 break
+            if rulebase is self._current:  # retired, not replaced: shutting down
+                raise EngineError("the rules are being unloaded (shutting down)")
         try:
             yield rulebase
         finally:

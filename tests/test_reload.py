@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from cds import reload as reload_module
 from cds.app import create_app
 from cds.engine import runtime
+from cds.errors import EngineError
 from cds.reload import RuleBaseHolder
 from cds.rulebase import content_hash, load_rulebase
 from cds.settings import Settings, bundled_rules_dir
@@ -217,3 +218,9 @@ def test_a_lease_keeps_a_swapped_out_rule_base_usable_to_the_end(
     assert rulebase.engine.name not in runtime.live_rulesets()
     with holder.lease() as fresh:
         assert fresh is holder.current
+
+
+def test_a_lease_after_close_is_refused_not_a_busy_loop(holder: RuleBaseHolder) -> None:
+    holder.close()
+    with pytest.raises(EngineError, match="shutting down"), holder.lease():
+        pass
