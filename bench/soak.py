@@ -5,10 +5,14 @@ Run with ``make soak`` (or ``python -m bench.soak --seconds 60``). Starts ``rest
 serve`` on a loopback port with a copy of the bundled rules and a fresh SQLite file, then
 for ``--seconds``:
 
+- client authentication is on (one trusted ES384 issuer): every call carries a freshly
+  signed JWT, except the hostile-token kinds;
 - ``--clients`` threads send calls from a weighted mix, each kind with the status it must
   get (good 200, a 500 x 500 long-stay record 200, a 60 KB complaint note 200, NaN dose
   400, malformed JSON 400, JSON nested 50,000 deep 400, a 3 MB body 413, an allowlist
-  bypass 412, an unknown service 404); any other status or a transport error is a failure;
+  bypass 412, an unknown service 404, a JWT whose payload nests 5,000 deep 401, a JWT that
+  is not base64 401, a replayed JWT 401); any other status or a transport error is a
+  failure;
 - a probe thread GETs discovery every 100 ms: its slowest answer is the worst stall a
   cheap call met behind the others (the server is one worker);
 - an editor rewrites a rule file every second, valid and invalid in turn (atomic saves);
@@ -22,6 +26,7 @@ server's log volume. Not part of ``make test``: the numbers depend on the machin
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import copy
 import datetime as dt
@@ -38,12 +43,16 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -105,6 +114,46 @@ def _bypass() -> dict[str, Any]:
     return request
 
 
+ISSUER = "https://soak-ehr.example.org"
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Signs a fresh client JWT per call, as an EHR does (CDS Hooks #trusting-cds-clients)."""
+
+    key: ec.EllipticCurvePrivateKey
+    base_url: str
+
+    def token(self, path: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": self.base_url + path,
+            "iat": now,
+            "exp": now + 60,
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(claims, self.key, algorithm="ES384", headers={"kid": "soak"})
+
+    def write_issuer(self, directory: Path) -> Path:
+        public = ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        jwks = directory / "jwks.json"
+        jwks.write_text(json.dumps({"keys": [{**public, "kid": "soak", "alg": "ES384"}]}))
+        issuers = directory / "issuers.json"
+        issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(jwks)}]))
+        return issuers
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _nested_payload_token() -> str:
+    header = _b64(b'{"alg":"ES384","typ":"JWT","kid":"soak"}')
+    payload = _b64(b'{"iss":"' + ISSUER.encode() + b'","x":' + b"[" * 5000 + b"]" * 5000 + b"}")
+    return f"{header}.{payload}.{_b64(bytes(96))}"
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -112,10 +161,13 @@ class Kind:
     body: bytes
     expected: int
     weight: int
+    token: str | None = None
+    """A fixed (hostile) bearer token; None: a freshly signed valid one."""
 
 
-def kinds() -> list[Kind]:
+def kinds(signer: Signer) -> list[Kind]:
     good = json.dumps(_example()).encode()
+    replayed = signer.token(SERVICE)
     deep = b'{"hook":"order-select","hookInstance":"x","context":' + b"[" * 50_000
     return [
         Kind("good", SERVICE, good, 200, 50),
@@ -127,6 +179,9 @@ def kinds() -> list[Kind]:
         Kind("3 MB body", SERVICE, b" " * 3_000_000, 413, 3),
         Kind("allowlist bypass", SERVICE, json.dumps(_bypass()).encode(), 412, 5),
         Kind("unknown service", "/cds-services/nope", good, 404, 5),
+        Kind("JWT nested 5,000 deep", SERVICE, good, 401, 3, _nested_payload_token()),
+        Kind("JWT not base64", SERVICE, good, 401, 3, "a.b!.c"),
+        Kind("JWT replayed", SERVICE, good, 401, 3, replayed),
     ]
 
 
@@ -146,13 +201,14 @@ class Tally:
                 self.failures[kind.name][status] += 1
 
 
-def _client_loop(url: str, mix: list[Kind], tally: Tally, until: float, seed: int) -> None:
+def _client_loop(signer: Signer, mix: list[Kind], tally: Tally, until: float, seed: int) -> None:
     rng = random.Random(seed)
     weights = [k.weight for k in mix]
-    headers = {"content-type": "application/json"}
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=signer.base_url, timeout=30) as client:
         while time.monotonic() < until:
             kind = rng.choices(mix, weights)[0]
+            token = kind.token or signer.token(kind.path)
+            headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
             started = time.perf_counter()
             try:
                 status = str(client.post(kind.path, content=kind.body, headers=headers).status_code)
@@ -161,12 +217,13 @@ def _client_loop(url: str, mix: list[Kind], tally: Tally, until: float, seed: in
             tally.add(kind, status, time.perf_counter() - started)
 
 
-def _probe_loop(url: str, tally: Tally, until: float) -> None:
-    with httpx.Client(base_url=url, timeout=30) as client:
+def _probe_loop(signer: Signer, tally: Tally, until: float) -> None:
+    with httpx.Client(base_url=signer.base_url, timeout=30) as client:
         while time.monotonic() < until:
+            headers = {"authorization": f"Bearer {signer.token('/cds-services')}"}
             started = time.perf_counter()
             with contextlib.suppress(httpx.TransportError):
-                client.get("/cds-services")
+                client.get("/cds-services", headers=headers)
             tally.probe.append(time.perf_counter() - started)
             time.sleep(0.1)
 
@@ -224,7 +281,7 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
             if server.poll() is not None:
                 raise SystemExit("the server exited during start-up")
             try:
-                client.get("/cds-services")
+                client.get("/cds-services")  # a 401 is fine: it is up
                 return
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -245,8 +302,11 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
     database, server_log = work / "soak.db", work / "server.log"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    signer = Signer(ec.generate_private_key(ec.SECP384R1()), url)
     env = {
         **os.environ,
+        "RESTLESS_CDS_PUBLIC_BASE_URL": url,
+        "RESTLESS_CDS_TRUSTED_ISSUERS_FILE": str(signer.write_issuer(work)),
         "RESTLESS_CDS_DATABASE_PATH": str(database),
         "RESTLESS_CDS_RELOAD_INTERVAL_SECONDS": "0.5",
         "RESTLESS_CDS_FHIR_ALLOWED_SERVERS": json.dumps([ALLOWED]),
@@ -257,20 +317,21 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
         try:
             _wait_until_up(url, server)
-            mix = kinds()
+            mix = kinds(signer)
             tally = Tally()
             with httpx.Client(base_url=url, timeout=30) as warm:
-                for kind in mix:
-                    warm.post(kind.path, content=kind.body)
+                for kind in mix:  # the replayed token's first (accepted) use is here
+                    auth = {"authorization": f"Bearer {kind.token or signer.token(kind.path)}"}
+                    warm.post(kind.path, content=kind.body, headers=auth)
             rss_start = _rss_kib(server.pid)
             until = time.monotonic() + seconds
             edits: Counter[str] = Counter()
             pause_log: list[str] = []
             threads = [
-                threading.Thread(target=_client_loop, args=(url, mix, tally, until, n))
+                threading.Thread(target=_client_loop, args=(signer, mix, tally, until, n))
                 for n in range(clients)
             ]
-            threads.append(threading.Thread(target=_probe_loop, args=(url, tally, until)))
+            threads.append(threading.Thread(target=_probe_loop, args=(signer, tally, until)))
             threads.append(threading.Thread(target=_editor_loop, args=(rules_dir, until, edits)))
             pause_at = time.monotonic() + seconds / 3
             pause = threading.Thread(
@@ -321,7 +382,8 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Soak measured {result['measured']} on {result['machine']}: {result['seconds']:.0f} s, "
-        f"{result['clients']} client threads, one server worker on loopback.",
+        f"{result['clients']} client threads, one server worker on loopback, "
+        "client JWTs required.",
         "",
         f"- requests: {result['requests']}, failures (a status other than the kind's): "
         f"{result['failures']}",
