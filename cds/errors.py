@@ -8,7 +8,8 @@
     ├── UnknownServiceError     no service with that id (HTTP 404)
     ├── PrefetchUnavailableError data the rules need is neither prefetched nor fetchable (412)
     ├── RulesError              a rules directory is invalid; carries file:line problems
-    └── EngineError             durable-rules failed or is saturated (HTTP 503)
+    ├── EngineError             durable-rules failed or is saturated (HTTP 503)
+    └── EvaluationLimitError    this request exceeds what the engine can evaluate (HTTP 422)
 
 Third-party errors (pydantic, durable-rules, YAML) are translated where they are caught,
 chained with ``raise ... from exc``.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 __all__ = [
     "CdsError",
     "EngineError",
+    "EvaluationLimitError",
     "PrefetchUnavailableError",
     "Problem",
     "RequestError",
@@ -74,3 +76,8 @@ class RulesError(CdsError):
 
 class EngineError(CdsError):
     """The rule engine failed or has no free session; the request may be retried."""
+
+
+class EvaluationLimitError(CdsError):
+    """This request cannot be evaluated, and retrying will not change that: too many facts
+    for one engine session, or a number the engine cannot represent (HTTP 422)."""

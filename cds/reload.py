@@ -4,9 +4,14 @@ A watcher polls the rules directory; only when the files' contents change (a con
 hash, so touching a file does nothing) does it validate and load them whole, register
 the new ruleset under a new name, swap it in with one assignment, and retire the old
 one, which durable-rules frees once no request is still evaluating with it. An invalid
-edit keeps the old rules, logs every ``file:line:col`` problem, and is not retried until
-the files change again. Rulesets without engine regexes do not leak on reload
+edit keeps the old rules, logs every ``file:line:col`` problem once, and is not retried
+until the files change again. Rulesets without engine regexes do not leak on reload
 (DURABLE_RULES.md), so a reload costs compile time only.
+
+The files are read once per poll into a snapshot; the same bytes are hashed, checked and
+compiled (``cds.rulebase``), so a version always names what was compiled and an invalid
+edit is judged (and logged) by its own content. A request holds the rule base it started
+with (``lease``) until it ends: the swap never retires rules under a running request.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cds.authoring.check import check_rules_dir
-from cds.errors import CdsError
-from cds.rulebase import RuleBase, content_hash, load_rulebase
+from cds.errors import CdsError, EngineError, Problem
+from cds.rulebase import RuleBase, from_snapshot, load_rulebase, snapshot_hash, take_snapshot
 
 __all__ = ["RuleBaseHolder", "watch_rules"]
 
@@ -41,18 +48,38 @@ class RuleBaseHolder:
     def directory(self) -> Path:
         return self._current.directory
 
+    @contextmanager
+    def lease(self) -> Iterator[RuleBase]:
+        """The current rule base, kept alive (not retired) until the block ends.
+
+        A reload swaps first and retires after, so a rule base found retired here has
+        already been replaced: take the new one.
+        """
+        while True:
+            rulebase = self._current
+            if rulebase.engine.hold():
+                break
+            if rulebase is self._current:  # retired, not replaced: shutting down
+                raise EngineError("the rules are being unloaded (shutting down)")
+        try:
+            yield rulebase
+        finally:
+            rulebase.engine.release()
+
     def reload_if_changed(self) -> bool:
         """Load the directory again if its contents changed; True when swapped."""
         with self._lock:
-            digest = content_hash(self.directory)
+            snapshot = take_snapshot(self.directory)
+            digest = snapshot_hash(snapshot)
             if digest in (self._current.fingerprint, self._rejected):
                 return False
-            problems = check_rules_dir(self.directory)
+            problems = from_snapshot(snapshot, self.directory, _problems_in)
             if problems:
-                self._reject(digest, [str(p) for p in problems])
+                where = str(self.directory)
+                self._reject(digest, [str(p).replace(_COPY, where) for p in problems])
                 return False
             try:
-                fresh = load_rulebase(self.directory)
+                fresh = load_rulebase(self.directory, snapshot)
             except (CdsError, OSError) as exc:
                 self._reject(digest, [str(exc)])
                 return False
@@ -65,14 +92,24 @@ class RuleBaseHolder:
     def _reject(self, digest: str, problems: list[str]) -> None:
         self._rejected = digest
         log.error(
-            "rules in %s changed but are invalid; keeping %s:\n%s",
+            "rules in %s changed (content %s) but are invalid; keeping %s:\n%s",
             self.directory,
+            digest,
             self._current.version,
             "\n".join(problems),
         )
 
     def close(self) -> None:
         self._current.close()
+
+
+_COPY = "\0rules\0"
+
+
+def _problems_in(copy: Path) -> list[Problem]:
+    """``rules check`` of the materialised snapshot, its path replaced by a marker the
+    caller swaps for the real directory (the copy is gone by then)."""
+    return [Problem(p.where.replace(str(copy), _COPY), p.message) for p in check_rules_dir(copy)]
 
 
 async def watch_rules(holder: RuleBaseHolder, interval: float) -> None:

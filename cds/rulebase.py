@@ -3,19 +3,43 @@
 Everything a request needs from ``rules/`` is built here once, at start-up (or on a
 reload), and shared read-only by requests. The version is the declared version plus a
 hash of every file's contents, so any edit shows in discovery and on each card.
+
+The files are read once into a snapshot, the snapshot is hashed, and the snapshot (copied
+to a private temporary directory) is what is checked and compiled: under hot reload an
+editor may be writing while we read, and hashing the directory after compiling it gave
+cards the version of an invalid edit with the text of the valid one before it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cds.engine import CompiledRules, RuleEngine, compile_rules, load_located_yaml
 from cds.errors import Problem, RulesError
 from cds.facts import FACT_SCHEMA, Knowledge
 
-__all__ = ["RuleBase", "compile_directory", "content_hash", "load_rulebase", "rule_files"]
+__all__ = [
+    "RuleBase",
+    "Snapshot",
+    "compile_directory",
+    "content_hash",
+    "load_rulebase",
+    "rule_files",
+    "snapshot_hash",
+    "take_snapshot",
+]
+
+Snapshot = Mapping[str, bytes]
+"""A rules directory's files by relative POSIX path, read once."""
+
+_T = TypeVar("_T")
 
 CONFIG_FILE = "config.yaml"
 PHRASES_FILE = "phrases.yaml"
@@ -26,13 +50,48 @@ def rule_files(rules_dir: Path) -> list[Path]:
     return sorted(p for p in rules_dir.glob("*.yaml") if p.name not in {CONFIG_FILE, PHRASES_FILE})
 
 
+def take_snapshot(rules_dir: Path) -> dict[str, bytes]:
+    """Every file under the rules directory, each read once (``OSError`` if one vanishes)."""
+    paths = sorted(p for p in rules_dir.rglob("*") if p.is_file())
+    return {path.relative_to(rules_dir).as_posix(): path.read_bytes() for path in paths}
+
+
+def snapshot_hash(snapshot: Snapshot) -> str:
+    """A digest of a snapshot, names included (the version's content part)."""
+    digest = hashlib.sha256()
+    for name in sorted(snapshot):
+        digest.update(name.encode())
+        digest.update(snapshot[name])
+    return digest.hexdigest()[:12]
+
+
 def content_hash(rules_dir: Path) -> str:
     """A digest of every file under the rules directory, names included."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in rules_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(rules_dir).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return snapshot_hash(take_snapshot(rules_dir))
+
+
+@contextmanager
+def materialised(snapshot: Snapshot) -> Iterator[Path]:
+    """The snapshot written to a private temporary directory, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="restless-rules-") as temporary:
+        root = Path(temporary)
+        for name, data in snapshot.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        yield root
+
+
+def from_snapshot(snapshot: Snapshot, rules_dir: Path, work: Callable[[Path], _T]) -> _T:
+    """``work`` run on the materialised snapshot; problems name ``rules_dir``, not the copy."""
+    with materialised(snapshot) as copy:
+        try:
+            return work(copy)
+        except RulesError as exc:
+            problems = [
+                Problem(p.where.replace(str(copy), str(rules_dir)), p.message) for p in exc.problems
+            ]
+            raise RulesError(problems) from exc
 
 
 @dataclass(frozen=True)
@@ -63,13 +122,26 @@ def compile_directory(rules_dir: Path) -> tuple[str, CompiledRules]:
     return f"{declared}+{content_hash(rules_dir)}", compiled
 
 
-def load_rulebase(rules_dir: Path) -> RuleBase:
-    """Load everything; raise ``RulesError`` (file:line:col problems) on any invalid file."""
+def load_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase:
+    """Load everything from one snapshot of ``rules_dir`` (taken now if not given); raise
+    ``RulesError`` (file:line:col problems) on any invalid file. The version's hash is the
+    snapshot's: it names exactly the bytes compiled."""
     rules_dir = rules_dir.resolve()
-    version, compiled = compile_directory(rules_dir)
-    try:
-        knowledge = Knowledge.load(rules_dir)
-    except (OSError, ValueError, KeyError) as exc:
-        raise RulesError([Problem(str(rules_dir), f"value sets or phrases: {exc}")]) from exc
-    engine = RuleEngine(compiled, label=f"rules_{version.split('+')[-1]}")
+    files = take_snapshot(rules_dir) if snapshot is None else snapshot
+
+    def build(copy: Path) -> tuple[str, CompiledRules, Knowledge]:
+        declared, compiled = compile_directory(copy)
+        try:
+            knowledge = Knowledge.load(copy)
+        except (OSError, ValueError, KeyError) as exc:
+            raise RulesError([Problem(str(copy), f"value sets or phrases: {exc}")]) from exc
+        rules = {
+            name: dataclasses.replace(rule, file=rule.file.replace(str(copy), str(rules_dir)))
+            for name, rule in compiled.rules.items()
+        }
+        return declared, dataclasses.replace(compiled, rules=rules), knowledge
+
+    declared, compiled, knowledge = from_snapshot(files, rules_dir, build)
+    version = f"{declared.rsplit('+', 1)[0]}+{snapshot_hash(files)}"
+    engine = RuleEngine(compiled, label=f"rules_{version.rsplit('+', maxsplit=1)[-1]}")
     return RuleBase(rules_dir, version, knowledge, compiled, engine)

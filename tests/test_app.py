@@ -3,8 +3,9 @@ mapped to OperationOutcomes (CDS Hooks 2.0 #http-status-codes)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,10 @@ class _FailingEngine:
 @dataclasses.dataclass
 class _Holder:
     current: Any
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Any]:
+        yield self.current
 
 
 def test_an_engine_failure_is_a_503_with_retry_after(settings: Settings) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,8 +16,9 @@ from fastapi.testclient import TestClient
 from cds import reload as reload_module
 from cds.app import create_app
 from cds.engine import runtime
+from cds.errors import EngineError
 from cds.reload import RuleBaseHolder
-from cds.rulebase import load_rulebase
+from cds.rulebase import content_hash, load_rulebase
 from cds.settings import Settings, bundled_rules_dir
 from tests.conftest import EXAMPLES
 
@@ -121,3 +125,102 @@ def test_the_running_service_picks_up_an_edit(rules_copy: Path) -> None:
         assert (
             card["extension"]["restless-cds-rules-version"] == after["restless-cds-rules-version"]
         )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)  # an editor's save: never a half-written file
+
+
+def test_requests_hammered_during_edits_keep_their_rules_and_versions(
+    rules_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: under a stream of requests with edits every second, 3 of 7,674 requests
+    failed with 503 "ruleset retired", 829 cards carried the version hash of an invalid
+    edit with the text of the valid one before it, and some invalid edits were never
+    logged. Here edits come every ~60 ms, valid and invalid in turn: every request must
+    succeed, every card's version must name the exact files its text came from, and each
+    invalid edit must be logged at most once (and some must be)."""
+    rule_file = rules_copy / "40-drug-induced-restless-syndrome.yaml"
+    original = rule_file.read_text(encoding="utf-8")
+    assert SUMMARY in original
+    summary_of: dict[str, str] = {content_hash(rules_copy): "review the dose before raising it"}
+    invalid: set[str] = set()
+    stop = threading.Event()
+
+    def editor() -> None:
+        for index in range(1, 1000):
+            if stop.is_set():
+                return
+            if index % 2:
+                words = f"dose review number {index}"
+                text = original.replace(
+                    SUMMARY, f'summary: "Restless {{region}} on {{drug}}: {words}"'
+                )
+                _write_atomically(rule_file, text)
+                summary_of[content_hash(rules_copy)] = words
+            else:
+                text = original.replace("priority: 10", f"priority: broken-{index}", 1)
+                _write_atomically(rule_file, text)
+                invalid.add(content_hash(rules_copy))
+            time.sleep(0.06)
+
+    settings = Settings(rules_dir=rules_copy, reload_interval_seconds=0.01)
+    body = (EXAMPLES / "restless-back-amisulpride.json").read_bytes()
+    url = "/cds-services/restless-order-select"
+    statuses: Counter[int] = Counter()
+    seen: list[tuple[str, str]] = []
+    app = create_app(settings)
+    with (
+        caplog.at_level(logging.ERROR, logger="cds.reload"),
+        TestClient(app, raise_server_exceptions=False) as client,
+    ):
+        thread = threading.Thread(target=editor)
+        thread.start()
+        deadline = time.monotonic() + 2.5
+        try:
+            while time.monotonic() < deadline:
+                response = client.post(url, content=body)
+                statuses[response.status_code] += 1
+                if response.status_code == 200:
+                    card = response.json()["cards"][0]
+                    version = card["extension"]["restless-cds-rules-version"]
+                    seen.append((version.rsplit("+", 1)[-1], card["summary"]))
+        finally:
+            stop.set()
+            thread.join()
+    assert set(statuses) == {200}, statuses
+    assert len({digest for digest, _ in seen}) >= 3, "too few reloads to prove anything"
+    for digest, summary in seen:
+        assert digest not in invalid
+        assert summary.endswith(summary_of[digest])
+    logged = Counter(
+        digest
+        for record in caplog.records
+        for digest in invalid
+        if f"(content {digest})" in record.getMessage()
+    )
+    assert logged, "no invalid edit was logged"
+    assert max(logged.values()) == 1, logged
+
+
+def test_a_lease_keeps_a_swapped_out_rule_base_usable_to_the_end(
+    holder: RuleBaseHolder, rules_copy: Path
+) -> None:
+    """Regression: a request that had picked the rules before a swap could meet them
+    retired (503 "ruleset retired"); a lease keeps them until the request ends."""
+    with holder.lease() as rulebase:
+        _edit(rules_copy / "config.yaml", "onset_window_days: 90", "onset_window_days: 60")
+        assert holder.reload_if_changed() is True
+        assert rulebase.engine.name in runtime.live_rulesets()
+        rulebase.engine.evaluate([])  # still evaluates: no "ruleset retired"
+    assert rulebase.engine.name not in runtime.live_rulesets()
+    with holder.lease() as fresh:
+        assert fresh is holder.current
+
+
+def test_a_lease_after_close_is_refused_not_a_busy_loop(holder: RuleBaseHolder) -> None:
+    holder.close()
+    with pytest.raises(EngineError, match="shutting down"), holder.lease():
+        pass

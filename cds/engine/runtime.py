@@ -21,6 +21,7 @@ mutable state (see shared/design/DURABLE_RULES.md for each workaround):
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from typing import Any
 
 import durable_rules_engine as _dre
 
-from cds.errors import EngineError
+from cds.errors import EngineError, EvaluationLimitError
 
 __all__ = [
     "GATE_FACT",
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_FACT_PROPERTIES",
     "ActionHandler",
     "EngineRuleset",
+    "checked_value",
     "fnv1a32",
     "live_rulesets",
     "register_ruleset",
@@ -56,6 +58,14 @@ facts follow it; facts are refused well below that (``sid`` and ``id`` included)
 SID_POOL_SIZE = 256
 """Concurrent sessions per ruleset (the engine allows 1024)."""
 
+MAX_ENGINE_INT = 2**63 - 1
+"""The engine stores integers in 64 bits."""
+
+_SMALLEST_PLAIN_FLOAT = 1e-4
+_LARGEST_PLAIN_FLOAT = 1e16
+"""Python writes a float outside [1e-4, 1e16) in exponent form (``1e-05``, ``1e+16``);
+durable-rules' JSON reader crashes the process (SIGSEGV) or refuses the batch on it."""
+
 _RESULT_OK = 0
 _RESULT_NOT_HANDLED = 1
 _RESULT_OBSERVED = 2
@@ -71,6 +81,26 @@ def fnv1a32(text: str) -> int:
     for byte in text.encode():
         value ^= byte
         value = (value * 16777619) & 0xFFFFFFFF
+    return value
+
+
+def checked_value(fact_type: object, name: str, value: Any) -> Any:
+    """``value`` if the engine can take it; ``EvaluationLimitError`` naming it if not.
+
+    The guard every fact passes on its way in (base and derived): a non-finite float, a
+    float Python would write in exponent form, or an integer past 64 bits would crash or
+    silently corrupt the C engine, so no caller of this module can hand one over.
+    """
+    if isinstance(value, float):
+        size = abs(value)
+        plain = value == 0 or _SMALLEST_PLAIN_FLOAT <= size < _LARGEST_PLAIN_FLOAT
+        if not math.isfinite(value) or not plain:
+            raise EvaluationLimitError(
+                f"'{fact_type}.{name}' is {value!r}: the rule engine takes finite numbers "
+                f"between {_SMALLEST_PLAIN_FLOAT:g} and {_LARGEST_PLAIN_FLOAT:g} (or 0)"
+            )
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ENGINE_INT:
+        raise EvaluationLimitError(f"'{fact_type}.{name}' is an integer over 64 bits")
     return value
 
 
@@ -97,6 +127,7 @@ class EngineRuleset:
     handle: int
     _free_sids: list[str] = field(repr=False)
     _in_flight: int = 0
+    _holds: int = 0
     _retired: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -108,10 +139,27 @@ class EngineRuleset:
     def retired(self) -> bool:
         return self._retired
 
+    def hold(self) -> bool:
+        """Keep this ruleset from being deleted until ``release``: a request holds the
+        rules it started with to its end. False (nothing held) once it is retired."""
+        with self._lock:
+            if self._retired:
+                return False
+            self._holds += 1
+            return True
+
+    def release(self) -> None:
+        """End a ``hold``; a retired ruleset is deleted when nothing uses it any more."""
+        with self._lock:
+            self._holds -= 1
+            delete_now = self._retired and self._holds == 0 and self._in_flight == 0
+        if delete_now:
+            _delete(self)
+
     @contextmanager
     def _session_id(self) -> Iterator[_Lease]:
         with self._lock:
-            if self._retired:
+            if self._retired and self._holds == 0:
                 raise EngineError(f"ruleset {self.name} is retired")
             if not self._free_sids:
                 raise EngineError("no free rule-engine session; retry shortly")
@@ -124,7 +172,7 @@ class EngineRuleset:
                 if lease.clean:
                     self._free_sids.append(lease.sid)
                 self._in_flight -= 1
-                delete_now = self._retired and self._in_flight == 0
+                delete_now = self._retired and self._in_flight == 0 and self._holds == 0
             if delete_now:
                 _delete(self)
 
@@ -141,7 +189,7 @@ class EngineRuleset:
         """Stop new sessions; the C ruleset is deleted once the last session ends."""
         with self._lock:
             self._retired = True
-            delete_now = self._in_flight == 0
+            delete_now = self._in_flight == 0 and self._holds == 0
         if delete_now:
             _delete(self)
 
@@ -224,10 +272,14 @@ def _run_session(
         nonlocal counter
         counter += 1
         if counter > MAX_FACTS_PER_SESSION:
-            raise EngineError(f"more than {MAX_FACTS_PER_SESSION} facts in one session")
-        stamped = {**fact, "sid": sid, "id": str(counter)}
+            raise EvaluationLimitError(
+                f"more than {MAX_FACTS_PER_SESSION} facts (given and derived) in one session"
+            )
+        kind = fact.get("fact")
+        stamped = {k: checked_value(kind, k, v) for k, v in fact.items()}
+        stamped.update(sid=sid, id=str(counter))
         if len(stamped) > MAX_FACT_PROPERTIES:
-            raise EngineError(
+            raise EvaluationLimitError(
                 f"a '{fact.get('fact')}' fact has {len(stamped)} properties; "
                 f"the engine takes at most {MAX_FACT_PROPERTIES}"
             )
@@ -236,7 +288,7 @@ def _run_session(
     try:
         batch = [stamp(f) for f in facts]
         batch.append(stamp({"fact": GATE_FACT, "stage": 1}))
-    except EngineError:
+    except EvaluationLimitError:
         lease.clean = True  # refused before anything reached the engine
         raise
     started = finished = False
@@ -262,7 +314,7 @@ def _run_session(
     except Exception as exc:
         if started and not finished:
             _dre.abandon_action(handle, state_handle)
-        if isinstance(exc, EngineError):
+        if isinstance(exc, EngineError | EvaluationLimitError):
             raise
         raise EngineError(f"rule evaluation failed: {type(exc).__name__}: {exc}") from exc
     finally:

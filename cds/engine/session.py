@@ -66,6 +66,13 @@ class RuleEngine:
     def in_flight(self) -> int:
         return self._ruleset.in_flight
 
+    def hold(self) -> bool:
+        """Keep these rules alive for one request (False once they are retired)."""
+        return self._ruleset.hold()
+
+    def release(self) -> None:
+        self._ruleset.release()
+
     def evaluate(self, facts: Sequence[Mapping[str, Any]]) -> EngineResult:
         """Run the rules over one request's facts (each a flat dict with a ``fact`` key)."""
         result = EngineResult()

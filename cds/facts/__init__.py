@@ -4,6 +4,7 @@ Knows nothing of HTTP or of durable-rules; its facts are frozen dataclasses, tur
 the engine's flat dicts by ``to_engine``.
 """
 
+from cds.facts.aggregate import aggregate_facts
 from cds.facts.conditions import condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
@@ -31,6 +32,7 @@ __all__ = [
     "PhraseBook",
     "Terminology",
     "TextFeatures",
+    "aggregate_facts",
     "candidate_drugs",
     "condition_facts",
     "epoch_day",

@@ -7,7 +7,12 @@ beforehand, so the route calls ``complete_prefetch`` and then evaluates as usual
 that comes back paged (fetched, or sent that way in the prefetch) is followed to its last
 page and merged, because the rules read negations ("no akathisia on record") that a
 partial list would make wrong; for the same reason a key whose pages exceed the bounds is
-reported unavailable rather than truncated.
+reported unavailable rather than truncated. The entry bound holds for every page, a lone
+page included, and is checked while a large page streams in.
+
+Every URL is normalised (``normalised``: encoded dot segments resolved, ambiguous paths
+refused) before it is compared with the allowlist by whole segments, and the normalised
+URL is the one requested; next links pass the same check.
 
 Everything that can go wrong with a remote server (no ``fhirServer``, a server off the
 allowlist, 401/403/404/5xx, a timeout, a refused connection, a body that is not a FHIR
@@ -24,11 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
+import ijson
 import orjson
 
 from cds.errors import PrefetchUnavailableError
@@ -42,8 +49,40 @@ FHIR_JSON = "application/fhir+json"
 _SCHEMES = ("http", "https")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalised(url: httpx.URL) -> httpx.URL | None:
+    """``url`` with its dot segments resolved, percent-encoded ones (``%2e%2e``) included,
+    or None when its path is ambiguous: an encoded ``/`` or a backslash in a segment
+    (servers disagree on them), or ``..`` above the root.
+
+    httpx resolves literal ``..`` but sends ``%2e%2e`` as it is, and the server decodes
+    and resolves it: ``<allowed>/%2e%2e/%2e%2e/other/fhir`` reached a path outside the
+    allowed base with the bearer token. Every URL is normalised before it is compared
+    and the normalised one is what is requested.
+    """
+    raw_path, query_mark, query = url.raw_path.decode("ascii").partition("?")
+    kept: list[str] = []
+    for segment in raw_path.split("/")[1:]:
+        decoded = unquote(segment)
+        if "/" in decoded or "\\" in decoded:
+            return None
+        if decoded == ".":
+            continue
+        if decoded == "..":
+            if not kept:
+                return None
+            kept.pop()
+            continue
+        kept.append(segment)
+    path = "/" + "/".join(kept)
+    return url.copy_with(raw_path=(path + query_mark + query).encode("ascii"))
+
+
 def _http_url(value: str) -> httpx.URL | None:
-    """``value`` as an absolute http(s) URL without credentials, query or fragment."""
+    """``value`` as an absolute, normalised http(s) URL without credentials, query or
+    fragment."""
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL:
@@ -52,7 +91,7 @@ def _http_url(value: str) -> httpx.URL | None:
         return None
     if url.userinfo or url.query or url.fragment:
         return None
-    return url
+    return normalised(url)
 
 
 @dataclass(frozen=True)
@@ -95,18 +134,59 @@ class FetchPolicy:
 
 DEFAULT_POLICY = FetchPolicy()
 
+_COUNT_ENTRIES_FROM_BYTES = 32 * 1024
+"""A page this small is parsed whole and its entries counted after; past it, entries are
+counted while the body streams in, so a page of 50,000 entries is refused after reading
+about as many bytes as the entry bound's worth, not parsed whole into memory first."""
+
+
+class _EntryCounter:
+    """Counts a Bundle's top-level ``entry`` items as the body streams in (ijson, yajl C
+    backend); raises ``_KeyUnavailableError`` past ``limit`` or on text that is not JSON."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        sink = self._sink()
+        next(sink)  # a generator takes values only once started
+        self._parser = ijson.parse_coro(sink)
+
+    def _sink(self) -> Generator[None, tuple[str, str, object], None]:
+        while True:
+            prefix, event, _ = yield
+            if event == "start_map" and prefix == "entry.item":
+                self.count += 1
+                if self.count > self.limit:
+                    raise _KeyUnavailableError(f"more than {self.limit} entries in one page")
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._parser.send(chunk)
+        except ijson.JSONError:
+            raise _KeyUnavailableError("response is not JSON") from None
+
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host, url.port
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
-def _under(url: httpx.URL, prefix: str) -> bool:
-    """Same origin, and the path equals the prefix's or continues it past a ``/``."""
-    allowed = httpx.URL(prefix)
-    if _origin(url) != _origin(allowed):
+def _segments(url: httpx.URL) -> list[str]:
+    """The decoded path segments, without the empty one a trailing ``/`` leaves."""
+    raw_path = url.raw_path.decode("ascii").partition("?")[0]
+    segments = [unquote(s) for s in raw_path.split("/")[1:]]
+    return segments[:-1] if segments and segments[-1] == "" else segments
+
+
+def _under(url: httpx.URL, prefix: str | httpx.URL) -> bool:
+    """Same scheme, host and port, and the prefix's path segments begin the URL's, each
+    equal (never a string prefix: ``/fhir`` does not allow ``/fhir-other``). Both are
+    normalised first; a URL that cannot be is under nothing."""
+    allowed = normalised(httpx.URL(prefix) if isinstance(prefix, str) else prefix)
+    target = normalised(url)
+    if allowed is None or target is None or _origin(target) != _origin(allowed):
         return False
-    base = allowed.path.rstrip("/")
-    return url.path.rstrip("/") == base or url.path.startswith(base + "/")
+    base, path = _segments(allowed), _segments(target)
+    return path[: len(base)] == base
 
 
 def _is_error(value: Any) -> bool:
@@ -198,6 +278,20 @@ class _Call:
         self.timeout = httpx.Timeout(policy.request_timeout, connect=policy.connect_timeout)
         self.slots = asyncio.Semaphore(policy.max_concurrency)
 
+    def checked(self, url: httpx.URL, *, under_base: bool) -> httpx.URL:
+        """The normalised ``url`` if the token may go there: under the ``fhirServer``
+        base (a query), or on its origin and the allowlist (a next link)."""
+        target = normalised(url)
+        if target is None:
+            raise _KeyUnavailableError("URL path is ambiguous (encoded / or \\, or .. above /)")
+        if _origin(target) != _origin(self.base):
+            raise _KeyUnavailableError("URL leaves the FHIR server's origin")
+        if under_base and not _under(target, self.base):
+            raise _KeyUnavailableError("URL leaves the fhirServer base path")
+        if not self.policy.allows(target):
+            raise _KeyUnavailableError("URL is not on the allowlist")
+        return target
+
     async def get(self, key: str, url: httpx.URL, expected: str) -> dict[str, Any]:
         async with self.slots:
             try:
@@ -207,7 +301,11 @@ class _Call:
                 raise _KeyUnavailableError("request timed out") from None
             except httpx.HTTPError as exc:
                 raise _KeyUnavailableError(f"request failed ({type(exc).__name__})") from None
-        return _resource(body, expected)
+        resource = _resource(body, expected)
+        if expected == "Bundle" and len(_entries(resource)) > self.policy.max_entries:
+            # every page, not only a paged search: one page with no next link is bounded too
+            raise _KeyUnavailableError(f"more than {self.policy.max_entries} entries in one page")
+        return resource
 
     async def _body(self, key: str, url: httpx.URL) -> bytes:
         # redirects are not followed: a 3xx could send the token to another host
@@ -218,6 +316,7 @@ class _Call:
             if response.status_code != 200:
                 raise _KeyUnavailableError(f"HTTP {response.status_code}")
             chunks, size = [], 0
+            counter: _EntryCounter | None = None
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > self.policy.max_response_bytes:
@@ -225,24 +324,31 @@ class _Call:
                         f"response over {self.policy.max_response_bytes} bytes"
                     )
                 chunks.append(chunk)
+                if counter is not None:
+                    counter.feed(chunk)
+                elif size > _COUNT_ENTRIES_FROM_BYTES:
+                    counter = _EntryCounter(self.policy.max_entries)
+                    for earlier in chunks:
+                        counter.feed(earlier)
         return b"".join(chunks)
 
     def page_url(self, link: str) -> httpx.URL:
-        """A next link, resolved against the base; only on the ``fhirServer`` origin."""
+        """A next link, resolved against the base; only on the ``fhirServer`` origin and
+        under an allowed server, checked as the ``fhirServer`` itself is."""
         try:
             url = self.base.join(link)
         except httpx.InvalidURL:
             raise _KeyUnavailableError("next link is not a URL") from None
-        if _origin(url) != _origin(self.base):
-            raise _KeyUnavailableError("next link leaves the FHIR server's origin")
-        return url
+        if url.scheme not in _SCHEMES or url.userinfo:
+            raise _KeyUnavailableError("next link is not a plain http(s) URL")
+        return self.checked(url, under_base=False)
 
     async def fetch(self, key: str, query: str) -> Any:
         try:
             url = httpx.URL(str(self.base) + query.lstrip("/"))
         except httpx.InvalidURL:
             raise _KeyUnavailableError("the rendered template is not a URL") from None
-        first = await self.get(key, url, _expected_type(query))
+        first = await self.get(key, self.checked(url, under_base=True), _expected_type(query))
         return await self.remaining_pages(key, first)
 
     async def remaining_pages(self, key: str, first: Mapping[str, Any]) -> Any:
@@ -283,10 +389,11 @@ def _server_base(fhir_server: str | None, policy: FetchPolicy) -> httpx.URL | st
         return "no fhirServer in the request"
     url = _http_url(fhir_server)
     if url is None:
-        return "fhirServer is not a plain http(s) URL"
+        return "fhirServer is not a plain http(s) URL (or its path is ambiguous)"
     if not policy.allows(url):
         return "fhirServer is not on the allowlist"
-    return url.copy_with(path=url.path.rstrip("/") + "/")
+    # rebuilt from the raw path: decoding and re-encoding would turn %252e into %2e
+    return url.copy_with(raw_path=url.raw_path.rstrip(b"/") + b"/")
 
 
 async def complete_prefetch(

@@ -8,6 +8,7 @@ with no detail (and a log line with the hook instance, never patient data).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import orjson
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from cds.errors import (
     EngineError,
+    EvaluationLimitError,
     PrefetchUnavailableError,
     Problem,
     RequestError,
@@ -54,6 +56,11 @@ def operation_outcome(
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; ``app.state.refused_evaluations`` counts the requests
+    refused with 422 because the engine cannot evaluate them (a metric for operators)."""
+    refused: Counter[str] = Counter()
+    app.state.refused_evaluations = refused
+
     @app.exception_handler(RequestError)
     async def _bad_request(_: Request, exc: RequestError) -> Response:
         return operation_outcome(400, exc.problems)
@@ -99,6 +106,15 @@ def install_error_handlers(app: FastAPI) -> None:
             [Problem("", "rule engine unavailable; retry")],
             code="transient",
             headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(EvaluationLimitError)
+    async def _unevaluable(_: Request, exc: EvaluationLimitError) -> Response:
+        # permanent: the same request will fail the same way, so no Retry-After
+        refused["evaluation-limit"] += 1
+        log.warning("request cannot be evaluated (%d so far): %s", refused.total(), exc)
+        return operation_outcome(
+            422, [Problem("", f"this request cannot be evaluated: {exc}")], code="too-costly"
         )
 
     @app.exception_handler(HTTPException)

@@ -7,6 +7,7 @@ and how long it took, so the CLI and the benchmark can show where the time goes.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from cds.cards import RenderContext, render_cards
 from cds.engine import EngineResult
 from cds.errors import Problem, RequestError
-from cds.facts import to_engine
+from cds.facts import aggregate_facts, to_engine
 from cds.fhir import collect_record
 from cds.fhir.extract import Extraction, extract_facts
 from cds.hooks.models import HookRequest
@@ -45,8 +46,27 @@ def problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
     return problems
 
 
+def _first_non_finite(value: Any) -> str | None:
+    """The path of the first NaN or infinite number in a parsed body, if any.
+
+    JSON has no such numbers, but the parser reads ``NaN``, ``Infinity`` and ``1e999``;
+    let through, they came back as ``null`` inside a suggestion. Iterative and linear.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path or "(body)"
+        if isinstance(item, Mapping):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{i}", v) for i, v in enumerate(item))
+    return None
+
+
 def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
-    """Validate a hook request body; ``RequestError`` names each bad field."""
+    """Validate a hook request body; ``RequestError`` names each bad field (a number
+    that is not finite included)."""
     try:
         if isinstance(body, Mapping):
             request = HookRequest.model_validate(body)
@@ -54,6 +74,12 @@ def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
             request = HookRequest.model_validate_json(body)
     except ValidationError as exc:
         raise RequestError(problems_from(exc)) from exc
+    sections = {"context": request.context, "prefetch": request.prefetch}
+    for name, section in sections.items():
+        where = _first_non_finite(section)
+        if where is not None:
+            message = "not a finite number (NaN, Infinity and 1e999 are not allowed)"
+            raise RequestError([Problem(f"{name}.{where}", message)])
     if request.fhirAuthorization is not None and request.fhirServer is None:
         raise RequestError([Problem("fhirServer", "required when fhirAuthorization is sent")])
     return request
@@ -99,7 +125,7 @@ def evaluate(
     marks.append(clock())
     extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())
     marks.append(clock())
-    result = rulebase.engine.evaluate([to_engine(f) for f in extraction.facts])
+    result = rulebase.engine.evaluate([to_engine(f) for f in aggregate_facts(extraction.facts)])
     marks.append(clock())
     compiled = rulebase.compiled
     drafts = {

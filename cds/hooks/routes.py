@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from contextlib import AbstractContextManager
 from typing import Annotated, Any, Protocol
 
 import orjson
@@ -46,6 +47,8 @@ class CurrentRules(Protocol):
 
     @property
     def current(self) -> RuleBase: ...
+
+    def lease(self) -> AbstractContextManager[RuleBase]: ...
 
 
 def get_rules(request: Request) -> CurrentRules:
@@ -116,10 +119,16 @@ async def _with_fetched_prefetch(
 async def call_service(
     request: Request, service: ServiceDep, rules: RulesDep, settings: SettingsDep
 ) -> Response:
+    # the rules this request starts with serve it to the end, whatever a reload does
+    with rules.lease() as rulebase:
+        return await _call_with(request, service, rulebase, settings)
+
+
+async def _call_with(
+    request: Request, service: Service, rulebase: RuleBase, settings: Settings
+) -> Response:
     body = await _read_body(request, settings.max_body_bytes)
     hook_request = await _with_fetched_prefetch(request, parse_request(body), service)
-    # taken after the last await before evaluating: a reload cannot retire these rules
-    rulebase = rules.current
     result = evaluate(
         hook_request,
         service,

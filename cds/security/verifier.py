@@ -9,10 +9,17 @@ The time claims are checked here, against one injectable clock shared with the r
 cache: ``exp`` (required), ``iat`` (required, not in the future beyond the leeway),
 ``nbf`` (honoured if present), each a JSON number, and a token may not live longer than
 ``max_lifetime`` (``exp - iat``), which also bounds how long its ``jti`` is remembered.
+
+Before any JSON is parsed, the token's length (``MAX_TOKEN_CHARS``) and the nesting depth
+of its decoded header and payload (``MAX_JSON_DEPTH``) are bounded in one linear pass: a
+payload of deeply nested arrays made ``json.loads`` raise ``RecursionError``, a 500 before
+authentication. Every malformed token is an ``AuthenticationError`` (401).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -43,14 +50,49 @@ from cds.security.issuers import TrustedIssuer
 from cds.security.jwks import ALLOWED_ALGORITHMS, JwksCache, load_jwks_file
 from cds.security.replay import ReplayCache, ReplayCacheFullError
 
-__all__ = ["MAX_TOKEN_CHARS", "Claims", "JwtVerifier", "bearer_token", "service_audience"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_TOKEN_CHARS",
+    "Claims",
+    "JwtVerifier",
+    "bearer_token",
+    "service_audience",
+]
 
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_ID_CHARS = 256
+MAX_JSON_DEPTH = 16
+"""Header and payload nesting allowed; real claims (``fhirContext``, ``cnf``) are 2-4 deep."""
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "jti"]
 
 _COMPACT_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9._~+/-]{0,19}")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth_within(data: bytes, limit: int) -> bool:
+    """Whether the JSON text ``data`` nests arrays and objects at most ``limit`` deep.
+
+    Linear: strings are cut out first (a bracket inside one does not count), then only
+    the brackets are visited. Malformed text is left for the JSON parser to refuse.
+    """
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return False
+        else:
+            depth -= 1
+    return True
+
+
+def _decoded_part(part: str, name: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise AuthenticationError(f"malformed token ({name} is not base64url)") from exc
 
 
 def bearer_token(authorization_header: str | None) -> str:
@@ -275,7 +317,7 @@ class JwtVerifier:
             raise AuthenticationError("key not acceptable (too short?)") from exc
         except DecodeError as exc:
             raise AuthenticationError("malformed token") from exc
-        except (PyJWTError, ValueError, TypeError) as exc:
+        except (PyJWTError, ValueError, TypeError, RecursionError) as exc:
             raise AuthenticationError(f"token refused ({type(exc).__name__})") from exc
 
     def _check_times(self, payload: Mapping[str, Any]) -> tuple[float, float]:
@@ -321,14 +363,22 @@ class JwtVerifier:
 
 def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and payload before verification: only to choose the issuer and key."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise AuthenticationError(f"token over {MAX_TOKEN_CHARS} characters")
+    pieces = token.split(".")
+    if len(pieces) != 3:
+        raise AuthenticationError("malformed token (not three parts)")
+    for name, piece in (("header", pieces[0]), ("payload", pieces[1])):
+        if not json_depth_within(_decoded_part(piece, name), MAX_JSON_DEPTH):
+            raise AuthenticationError(f"malformed token ({name} nested over {MAX_JSON_DEPTH})")
     try:
         parts = jwt.api_jws.PyJWS().decode_complete(token, options={"verify_signature": False})
-    except (PyJWTError, ValueError, TypeError) as exc:
+    except (PyJWTError, ValueError, TypeError, RecursionError) as exc:
         raise AuthenticationError("malformed token") from exc
     header: object = parts["header"]
     try:
         payload: object = json.loads(parts["payload"])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise AuthenticationError("malformed token (payload is not JSON)") from exc
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise AuthenticationError("malformed token (header or payload not an object)")

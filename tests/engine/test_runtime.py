@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import json
+import math
 import os
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from cds.engine.runtime import (
     live_rulesets,
     register_ruleset,
 )
-from cds.errors import EngineError
+from cds.errors import EngineError, EvaluationLimitError
 from cds.rulebase import RuleBase
 from tests.engine.bundled import draft_order_case
 from tests.engine.ruledir import CARDS, compile_texts, dedent
@@ -108,7 +110,8 @@ def test_session_may_hold_exactly_max_facts(compiled: Any) -> None:
 def test_session_refuses_more_than_max_facts(compiled: Any) -> None:
     engine = RuleEngine(compiled)
     filler = [{"fact": "symptom", "day": n} for n in range(MAX_FACTS_PER_SESSION)]
-    with pytest.raises(EngineError, match="more than"):
+    # permanent: the same request would fail again, so not the 503 "retry" EngineError
+    with pytest.raises(EvaluationLimitError, match="more than"):
         engine.evaluate(filler)
     assert engine.in_flight == 0
 
@@ -118,7 +121,7 @@ def test_derived_fact_past_the_limit_is_refused_and_the_sid_reused(compiled: Any
     filler = [{"fact": "symptom", "day": n} for n in range(MAX_FACTS_PER_SESSION - 2)]
     med = {"fact": "med", "drug": "a", "draft": False}
     # MAX - 2 fillers + med + gate = MAX; the derived exposure is one too many
-    with pytest.raises(EngineError, match="more than"):
+    with pytest.raises(EvaluationLimitError, match="more than"):
         engine.evaluate([*filler, med])
     assert engine.in_flight == 0
     assert len(engine._ruleset._free_sids) == SID_POOL_SIZE
@@ -136,7 +139,7 @@ def test_oversized_requests_do_not_drain_the_sid_pool(
     engine = RuleEngine(compiled)
     too_many = [{"fact": "symptom", "day": n} for n in range(3)]
     for attempt in range(3):
-        with pytest.raises(EngineError) as info:
+        with pytest.raises(EvaluationLimitError) as info:
             engine.evaluate(too_many)
         assert "more than" in str(info.value), f"attempt {attempt + 1}: {info.value}"
     med = {"fact": "med", "drug": "a", "draft": False}
@@ -389,7 +392,7 @@ import sys
 from pathlib import Path
 from cds.engine import RuleEngine, compile_rules
 from cds.engine.yamlpos import LocatedYaml
-from cds.errors import EngineError
+from cds.errors import EvaluationLimitError
 config = LocatedYaml(Path("config.yaml"), {"version": "1", "settings": {}}, {})
 rules = LocatedYaml(Path("r.yaml"), {
     "statement": "One rule to evaluate a wide fact with.",
@@ -405,8 +408,8 @@ wide = {"fact": "med", "drug": "a", **{f"p{i}": i for i in range(width - 2)}}
 try:
     result = engine.evaluate([wide, {"fact": "med", "drug": "b"}])
     print("evaluated", len(result.firings))
-except EngineError as exc:
-    print("EngineError", exc)
+except EvaluationLimitError as exc:
+    print("EvaluationLimitError", exc)
 """
 
 
@@ -423,9 +426,66 @@ def _evaluate_wide_fact(width: int) -> subprocess.CompletedProcess[str]:
 def test_a_fact_of_many_properties_is_refused_not_a_crash() -> None:
     # durable-rules truncates a batch after a fact of 255+ properties (DURABLE_RULES.md)
     # and crashes the process (SIGSEGV) when that fact is not the last one; the wrapper
-    # must refuse such a fact with an EngineError. Run apart: a crash would end pytest.
+    # must refuse such a fact (permanently). Run apart: a crash would end pytest.
     narrow = _evaluate_wide_fact(50)
     assert (narrow.returncode, narrow.stdout.strip()) == (0, "evaluated 2"), narrow.stderr
     wide = _evaluate_wide_fact(300)
     assert wide.returncode == 0, f"process died with code {wide.returncode}"
-    assert wide.stdout.startswith("EngineError"), wide.stdout + wide.stderr
+    assert wide.stdout.startswith("EvaluationLimitError"), wide.stdout + wide.stderr
+
+
+NUMBER_SCRIPT = """
+import json, sys
+from pathlib import Path
+from cds.engine import RuleEngine, compile_rules
+from cds.engine.yamlpos import LocatedYaml
+from cds.errors import EvaluationLimitError
+config = LocatedYaml(Path("config.yaml"), {"version": "1", "settings": {}}, {})
+rules = LocatedYaml(Path("r.yaml"), {
+    "statement": "A derived fact carries the number back into the engine.",
+    "rules": [{
+        "id": "any-med", "title": "Any medication",
+        "when": [{"fact": "med", "as": "m"}],
+        "then": {"derive": {"fact": "seen", "with": {"dose": "m.dose"}}},
+    }],
+}, {})
+engine = RuleEngine(compile_rules(config, [rules], {"med": {"dose": float}}))
+for text in sys.argv[1:]:
+    try:
+        result = engine.evaluate([{"fact": "med", "dose": json.loads(text)}])
+        print(text, "evaluated", [f.derived for f in result.firings])
+    except EvaluationLimitError as exc:
+        print(text, "refused", exc)
+"""
+
+
+def test_numbers_the_engine_cannot_parse_are_refused_in_process_not_a_crash() -> None:
+    """Regression: durable-rules crashed the process (SIGSEGV) on a float Python writes
+    in exponent form (1e16, 1e-05); the HTTP path was guarded by rounding doses, any
+    other caller was not. The guard now sits in the engine wrapper: every fact, given or
+    derived, is checked on its way in. Run apart: a crash would end pytest."""
+    bad = ["1e16", "1e-5", "-2.5e20", "1e300", "18446744073709551616"]
+    good = ["0", "2.5", "0.0001", "9999999999999998.0", "-7"]
+    run = subprocess.run(
+        [sys.executable, "-c", NUMBER_SCRIPT, *good, *bad],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, f"process died with code {run.returncode}: {run.stderr}"
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines())
+    for text in good:
+        assert lines[text].startswith("evaluated"), lines[text]
+        assert str(json.loads(text)) in lines[text]
+    for text in bad:
+        assert lines[text].startswith("refused 'med.dose'"), lines[text]
+
+
+def test_non_finite_numbers_are_refused_in_process(compiled: Any) -> None:
+    """Regression: NaN and infinities are not JSON; the engine must never receive one."""
+    engine = RuleEngine(compiled)
+    for value in (math.nan, math.inf, -math.inf):
+        with pytest.raises(EvaluationLimitError, match=r"med\.dose"):
+            engine.evaluate([{"fact": "med", "drug": "a", "draft": False, "dose": value}])
+    assert engine.in_flight == 0
