@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cds.authoring.check import check_rules_dir
 from cds.errors import CdsError
+from cds.observability import metrics
 from cds.rulebase import RuleBase, content_hash, load_rulebase
 
 __all__ = ["RuleBaseHolder", "watch_rules"]
@@ -59,10 +60,12 @@ class RuleBaseHolder:
             old, self._current = self._current, fresh
             self._rejected = None
         old.close()
+        metrics.count_reload("ok")
         log.info("rules reloaded: %s -> %s", old.version, fresh.version)
         return True
 
     def _reject(self, digest: str, problems: list[str]) -> None:
+        metrics.count_reload("refused")
         self._rejected = digest
         log.error(
             "rules in %s changed but are invalid; keeping %s:\n%s",

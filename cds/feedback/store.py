@@ -126,6 +126,11 @@ class FeedbackStore:
         """Close every pooled connection; the store is unusable afterwards."""
         self._engine.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database (readiness); raises if it cannot be reached."""
+        with self._engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
     def record_cards(self, cards: Sequence[IssuedCardRecord]) -> None:
         """Remember cards as issued, in one transaction; a card uuid already known is kept
         as first recorded."""
