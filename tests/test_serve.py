@@ -27,7 +27,7 @@ MARKERS = (KEY, PATIENT, TOKEN, TEXT)
 
 
 def _request(patient: str = PATIENT) -> dict[str, Any]:
-    body = json.loads(
+    body: dict[str, Any] = json.loads(
         json.dumps(load_example("restless-back-amisulpride.json")).replace("rbs-50m", patient)
     )
     condition = body["prefetch"]["conditions"]["entry"][0]["resource"]
