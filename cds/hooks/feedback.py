@@ -102,6 +102,19 @@ class CardLedger:
                 extra={"operation": operation, "kind": kind},
             )
 
+    async def first_token_use(self, issuer: str, jti: str, expires_at: dt.datetime) -> bool:
+        """Whether no worker or replica has seen this token id; when the store cannot
+        tell in time, True (the verifier's per-process cache still refused replays to this
+        worker), counted and logged: a database outage does not stop clinical advice."""
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                return await asyncio.to_thread(self.store.first_token_use, issuer, jti, expires_at)
+        except TimeoutError:
+            self.failed("token-replay", "timeout", "replays checked in this worker only")
+        except SQLAlchemyError as exc:
+            self.failed("token-replay", "error", "replays checked in this worker only", exc)
+        return True
+
     def record_soon(self, records: list[IssuedCardRecord]) -> None:
         task = asyncio.get_running_loop().create_task(self._write(records))
         self._pending.add(task)
