@@ -93,6 +93,14 @@ def test_a_token_replayed_to_the_other_replica_is_refused(
     headers = _auth(SERVICE)
     assert httpx.post(first.url + SERVICE, json=body, headers=headers).status_code == 200
     assert httpx.post(second.url + SERVICE, json=body, headers=headers).status_code == 401
+    # refused tokens are logged by reason, never by value
+    marker = "mkbadtoken7319"
+    bogus = {"Authorization": f"Bearer {marker}.{marker}.{marker}"}
+    assert httpx.post(first.url + SERVICE, json=body, headers=bogus).status_code == 401
+    replayed_token = headers["Authorization"].split()[1]
+    for server in replicas:
+        assert marker not in server.log()
+        assert replayed_token not in server.log()
 
 
 def test_feedback_and_suppression_work_across_replicas(replicas: tuple[Served, Served]) -> None:

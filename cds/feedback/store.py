@@ -202,7 +202,11 @@ class FeedbackStore:
             distinct = {content_hash(item): item for item in items}
             stored = self._insert_feedback(connection, distinct, received_at)
             self._suppress(connection, [distinct[h] for h in sorted(stored)], cards, received_at)
-        return FeedbackResult(stored=len(stored), duplicates=len(items) - len(stored))
+        return FeedbackResult(
+            stored=len(stored),
+            duplicates=len(items) - len(stored),
+            card_rules={uuid: card.rule_id for uuid, card in cards.items()},
+        )
 
     def first_token_use(self, issuer: str, jti: str, expires_at: datetime) -> bool:
         """True the first time any replica presents (issuer, jti), False for a replay.

@@ -241,7 +241,8 @@ async def receive_feedback(
     except UnknownCardError as exc:
         raise unknown_card_error(feedback, exc) from exc
     for record in records:
-        metrics.count_feedback(service.id, record.outcome, record.override_code)
+        rule = result.card_rules.get(record.card_uuid, "unknown")
+        metrics.count_feedback(rule, record.outcome, record.override_code)
     log.info(
         "feedback stored",
         extra={"service": service.id, "stored": result.stored, "duplicates": result.duplicates},

@@ -33,6 +33,8 @@ __all__ = [
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 """The id of the request being served (set by ``cds.observability.middleware``)."""
 
+_QUERY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+"""A query parameter name worth keeping; anything else (a bare token) is redacted too."""
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -50,14 +52,18 @@ def new_request_id(offered: str | None) -> str:
 
 
 def redact_target(target: str) -> str:
-    """``/path?a=1&b=2`` -> ``/path?a=REDACTED&b=REDACTED``: names kept, values never."""
+    """``/path?a=1&b=2`` -> ``/path?a=REDACTED&b=REDACTED``: plain names kept, values
+    never (nor a name that could be a value, such as a bare token)."""
     path, sep, query = target.partition("?")
     if not sep:
         return target
-    names = [name for name, _ in parse_qsl(query, keep_blank_values=True)]
+    names = [
+        name if _QUERY_NAME.fullmatch(name) else "REDACTED"
+        for name, _ in parse_qsl(query, keep_blank_values=True)
+    ]
     if not names:
         return f"{path}?REDACTED"
-    return path + "?" + "&".join(f"{name[:40]}=REDACTED" for name in names[:20])
+    return path + "?" + "&".join(f"{name}=REDACTED" for name in names[:20])
 
 
 class RedactQueryFilter(logging.Filter):
