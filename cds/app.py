@@ -11,8 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -81,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             log.info("CDS client JWTs required; trusted issuers: %s", ", ".join(verifier.issuers))
         app.state.shutting_down = False
+        _stop_within(settings.graceful_shutdown_seconds + STOP_MARGIN_SECONDS)
         try:
             yield
         finally:
@@ -115,6 +122,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(router)
     return app
+
+
+STOP_MARGIN_SECONDS = 2.0
+"""Beyond the graceful timeout, how long a stopping worker may still take to exit."""
+
+
+def _stop_within(seconds: float) -> None:
+    """After SIGTERM or SIGINT, end the process within ``seconds`` even if a request pins
+    the event loop (uvicorn's graceful timeout cannot interrupt CPU-bound work).
+
+    The signal handler (uvicorn's, chained) runs between bytecodes on the main thread,
+    so a watchdog thread it starts can always end the process. Only installed when the
+    app runs on the main thread (``serve``), never in tests' in-thread servers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def watchdog() -> None:
+        time.sleep(seconds)
+        log.error("worker still running %s s after the stop signal: exiting", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
+            threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
+            if callable(previous):
+                previous(number, frame)
+
+        signal.signal(signum, handler)
 
 
 async def _shut_down(

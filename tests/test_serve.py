@@ -4,10 +4,12 @@ log, no patient data or token in any log line, and a prompt stop on SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -186,3 +188,23 @@ def test_sigterm_stops_within_the_graceful_timeout(tmp_path: Path) -> None:
         httpx.post(server.url + SERVICE, json=_request(), timeout=10)
         assert server.stop() < 2 + 3  # the timeout plus process exit
         assert server.process.returncode == 0
+
+
+def test_sigterm_stops_a_worker_pinned_by_a_long_request(tmp_path: Path) -> None:
+    """A request that keeps the event loop busy (a long unpunctuated note) cannot hold
+    a stopping worker past the graceful timeout plus the stop margin."""
+    env = {"RESTLESS_CDS_GRACEFUL_SHUTDOWN_SECONDS": "1", "RESTLESS_CDS_LOG_FORMAT": "json"}
+    body = _request()
+    note = " ".join(f"word{i} restless legs at rest" for i in range(6000))
+    body["prefetch"]["conditions"]["entry"][0]["resource"]["note"] = [{"text": note}]
+
+    def call(url: str) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(url + SERVICE, json=body, timeout=60)
+
+    with serve(tmp_path, env=env) as server:
+        caller = threading.Thread(target=call, args=(server.url,), daemon=True)
+        caller.start()
+        time.sleep(0.5)  # the request is being evaluated
+        assert server.stop() < 1 + 2 + 2  # graceful timeout, stop margin, exit
+        caller.join(5)
