@@ -11,8 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -20,28 +26,18 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from cds import __version__
 from cds.feedback import FeedbackStore
-from cds.hooks import install_error_handlers, router
+from cds.hooks import SERVICES, health_router, install_error_handlers, router
 from cds.hooks.feedback import CardLedger
+from cds.observability.logs import configure_logging
+from cds.observability.middleware import RequestContextMiddleware
 from cds.reload import RuleBaseHolder, watch_rules
 from cds.rulebase import load_rulebase
 from cds.security import JwtVerifier, TrustedIssuer, load_trusted_issuers, sandbox_issuer
-from cds.settings import Settings
+from cds.settings import Settings, load_settings, settings_from_handoff
 
-__all__ = ["create_app"]
+__all__ = ["app_from_handoff", "create_app"]
 
 log = logging.getLogger("cds")
-
-
-def _configure_logging(level: str) -> None:
-    """Give the ``cds`` loggers a handler once; uvicorn configures only its own."""
-    logger = logging.getLogger("cds")
-    logger.setLevel(level.upper())
-    # httpx logs each URL at INFO; FHIR URLs carry patient ids, which never go to a log
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logger.level))
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-        logger.addHandler(handler)
 
 
 def _verifier(settings: Settings) -> JwtVerifier | None:
@@ -56,9 +52,14 @@ def _verifier(settings: Settings) -> JwtVerifier | None:
     return JwtVerifier(issuers, leeway=settings.jwt_leeway_seconds)
 
 
+def app_from_handoff() -> FastAPI:
+    """uvicorn's factory in ``serve``'s workers: the settings ``serve`` handed down."""
+    return create_app(settings_from_handoff())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    _configure_logging(settings.log_level)
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.fhir_client = httpx.AsyncClient(follow_redirects=False)
         app.state.pseudonym_key = settings.patient_pseudonym_key()
         store = await asyncio.to_thread(FeedbackStore, settings.feedback_database_url)
-        app.state.card_ledger = CardLedger(store)
+        app.state.card_ledger = CardLedger(store, read_timeout=settings.store_timeout_seconds)
         app.state.fetch_policy = settings.fetch_policy
         if verifier is None:
             log.warning(
@@ -85,19 +86,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         else:
             log.info("CDS client JWTs required; trusted issuers: %s", ", ".join(verifier.issuers))
+        app.state.shutting_down = False
+        _stop_within(settings.graceful_shutdown_seconds + STOP_MARGIN_SECONDS)
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            holder.close()
-            await app.state.fhir_client.aclose()
-            await app.state.card_ledger.settle()  # no card record is lost on shutdown
-            store.close()
-            if verifier is not None:
-                await verifier.aclose()
+            app.state.shutting_down = True
+            await _shut_down(
+                app,
+                watcher=watcher,
+                holder=holder,
+                store=store,
+                verifier=verifier,
+                settings=settings,
+            )
 
     app = FastAPI(
         title="restless-cds",
@@ -115,6 +117,72 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type"],
         max_age=600,
     )
+    app.add_middleware(RequestContextMiddleware, services=SERVICES.keys())
     install_error_handlers(app)
+    app.include_router(health_router)
     app.include_router(router)
     return app
+
+
+STOP_MARGIN_SECONDS = 2.0
+"""Beyond the graceful timeout, how long a stopping worker may still take to exit."""
+
+
+def _stop_within(seconds: float) -> None:
+    """After SIGTERM or SIGINT, end the process within ``seconds`` even if a request pins
+    the event loop (uvicorn's graceful timeout cannot interrupt CPU-bound work).
+
+    The signal handler (uvicorn's, chained) runs between bytecodes on the main thread,
+    so a watchdog thread it starts can always end the process. Only installed when the
+    app runs on the main thread (``serve``), never in tests' in-thread servers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def watchdog() -> None:
+        time.sleep(seconds)
+        log.error("worker still running %s s after the stop signal: exiting", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
+            threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
+            if callable(previous):
+                previous(number, frame)
+
+        signal.signal(signum, handler)
+
+
+async def _shut_down(
+    app: FastAPI,
+    *,
+    watcher: asyncio.Task[None] | None,
+    holder: RuleBaseHolder,
+    store: FeedbackStore,
+    verifier: JwtVerifier | None,
+    settings: Settings,
+) -> None:
+    """Settle pending card writes within the graceful timeout, then close the store and
+    the JWKS client whatever happened before."""
+    try:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        holder.close()
+        await app.state.fhir_client.aclose()
+        async with asyncio.timeout(settings.graceful_shutdown_seconds):
+            await app.state.card_ledger.settle()  # no card record is lost on shutdown
+    except TimeoutError:
+        limit = settings.graceful_shutdown_seconds
+        log.error("card records still pending after %s s at shutdown", limit)
+    except Exception as exc:
+        log.error("shutdown step failed: %s", type(exc).__name__)
+    finally:
+        try:
+            store.close()
+        finally:
+            if verifier is not None:
+                await verifier.aclose()

@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from cds.errors import CdsError
-from cds.settings import Settings
+from cds.observability.logs import uvicorn_log_config
+from cds.settings import ConfigError, Settings, load_settings, open_defaults, settings_handoff
 
 __all__ = ["main"]
 
@@ -20,7 +21,15 @@ __all__ = ["main"]
 def _settings(rules_dir: Path | None) -> Settings:
     """Settings from the environment, with ``--rules-dir`` taking precedence."""
     overrides: dict[str, Any] = {"rules_dir": rules_dir} if rules_dir else {}
-    return Settings(**overrides)
+    return _load(**overrides)
+
+
+def _load(**overrides: Any) -> Settings:
+    """Settings, or one line naming the bad setting (exit status 2), never a traceback."""
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.group()
@@ -70,7 +79,7 @@ def serve(
         }.items()
         if v is not None
     }
-    settings = Settings(**overrides)
+    settings = _load(**overrides)
     if not (
         settings.loopback_only
         or settings.authenticates_clients
@@ -83,26 +92,30 @@ def serve(
             "pass --allow-unauthenticated-remote behind an authenticating proxy."
         )
     _check_rules(settings.rules_dir)
-    export_to_environment(settings)
-    uvicorn.run(
-        "cds.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        timeout_keep_alive=5,
-    )
-
-
-def export_to_environment(settings: Settings) -> None:
-    """Worker processes rebuild their settings from the environment: pass ours down."""
-    for name, value in settings.model_dump(mode="json").items():
-        key = f"RESTLESS_CDS_{name.upper()}"
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value if isinstance(value, str) else json.dumps(value)
+    for warning in open_defaults(settings):
+        click.echo(f"warning: {warning}", err=True)
+    with settings_handoff(settings) as handoff_file:
+        # read by cds.observability.server in each worker, at import
+        os.environ["RESTLESS_CDS_HEADER_READ_TIMEOUT_SECONDS"] = str(
+            settings.header_read_timeout_seconds
+        )
+        if settings.workers > 1:  # one /metrics view over all workers
+            metrics_dir = handoff_file.parent / "metrics"
+            metrics_dir.mkdir(mode=0o700)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        uvicorn.run(
+            "cds.app:app_from_handoff",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=uvicorn_log_config(settings.log_level, settings.log_format),
+            http="cds.observability.server:HttpProtocol",
+            h11_max_incomplete_event_size=64 * 1024,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+        )
 
 
 def _check_rules(rules_dir: Path) -> None:
@@ -199,7 +212,7 @@ def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: 
     from cds.feedback import FeedbackStore
     from cds.feedback_report import render_report
 
-    settings = Settings()
+    settings = _load()
     store = FeedbackStore(settings.feedback_database_url)
     try:
         rows = store.report(_utc(start), _utc(end))

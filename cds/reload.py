@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cds.authoring.check import check_rules_dir
 from cds.errors import CdsError, EngineError, Problem
+from cds.observability import metrics
 from cds.rulebase import RuleBase, from_snapshot, load_rulebase, snapshot_hash, take_snapshot
 
 __all__ = ["RuleBaseHolder", "watch_rules"]
@@ -86,10 +87,12 @@ class RuleBaseHolder:
             old, self._current = self._current, fresh
             self._rejected = None
         old.close()
+        metrics.count_reload("ok")
         log.info("rules reloaded: %s -> %s", old.version, fresh.version)
         return True
 
     def _reject(self, digest: str, problems: list[str]) -> None:
+        metrics.count_reload("refused")
         self._rejected = digest
         log.error(
             "rules in %s changed (content %s) but are invalid; keeping %s:\n%s",

@@ -6,16 +6,37 @@ Never instantiated at import; ``create_app`` receives a ``Settings`` and keeps i
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from cds.fhir.client import FetchPolicy
 
-__all__ = ["LOOPBACK_HOSTS", "Settings", "bundled_rules_dir"]
+__all__ = [
+    "HANDOFF_VARIABLE",
+    "LOOPBACK_HOSTS",
+    "ConfigError",
+    "Settings",
+    "bundled_rules_dir",
+    "load_settings",
+    "open_defaults",
+    "settings_from_handoff",
+    "settings_handoff",
+]
+
+HANDOFF_VARIABLE = "RESTLESS_CDS_SETTINGS_FILE"
+"""Names the private file (mode 0600) through which ``serve`` hands its settings, secrets
+included, to its worker processes: the path is in the environment, the secrets are not."""
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -42,7 +63,20 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     rules_dir: Path = Field(default_factory=bundled_rules_dir)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``json``: one JSON object per line; ``console``: for people; ``auto``: console on a
+    terminal, JSON otherwise."""
+    graceful_shutdown_seconds: float = Field(default=10.0, gt=0, le=300)
+    """How long a stopping worker waits for requests in flight and card writes."""
+    store_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
+    """Budget of the hook's suppression read; past it the cards are shown unsuppressed."""
+    feedback_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """Budget of a feedback call's store work; past it the answer is 503 with Retry-After."""
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """A connection whose request head is not complete within this time is closed."""
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """A request body not fully received within this time gets 408."""
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     reload_interval_seconds: float = Field(default=2.0, ge=0)
     """How often to look for edited rule files; 0 turns hot reload off."""
@@ -80,6 +114,11 @@ class Settings(BaseSettings):
     key kept in ``<database_path>.key`` (created on first run). Required with a URL."""
     source_label: str = "restless-cds"
     override_system_uri: str = "urn:restless-cds:override-reason"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def loopback_only(self) -> bool:
@@ -128,3 +167,79 @@ class Settings(BaseSettings):
         if self.public_base_url:
             self.public_base_url = self.public_base_url.rstrip("/")
         return self
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line naming it."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``overrides``, or ``ConfigError`` in one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        where = f"RESTLESS_CDS_{name.split('.')[0].upper()}" if first["loc"] else name
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"invalid setting {where}: {first['msg']}{more}") from None
+    except SettingsError as exc:  # e.g. a list setting that is not valid JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        where = f"RESTLESS_CDS_{field.group(1).upper()}" if field else "(environment)"
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        message = f"invalid setting {where}: not valid JSON for a list{cause}"
+        raise ConfigError(message.replace("\n", " ")) from None
+
+
+def open_defaults(settings: Settings) -> list[str]:
+    """One warning per default left open while serving beyond loopback."""
+    if settings.loopback_only:
+        return []
+    warnings = []
+    if not settings.authenticates_clients:
+        warnings.append(
+            f"serving on {settings.host} with no trusted CDS client issuers: calls are not "
+            "authenticated (set RESTLESS_CDS_TRUSTED_ISSUERS_FILE)"
+        )
+    if "*" in settings.cors_allow_origins:
+        warnings.append(
+            "CORS allows any origin (set RESTLESS_CDS_CORS_ALLOW_ORIGINS to the EHR origins)"
+        )
+    if settings.fhir_allowed_servers is None:
+        warnings.append(
+            "the FHIR fallback may call any server with the EHR's token "
+            "(set RESTLESS_CDS_FHIR_ALLOWED_SERVERS)"
+        )
+    return warnings
+
+
+def _handoff_json(settings: Settings) -> str:
+    data = settings.model_dump(mode="json")
+    if settings.pseudonym_key is not None:  # model_dump masks it as "**********"
+        data["pseudonym_key"] = settings.pseudonym_key.get_secret_value()
+    return json.dumps(data)
+
+
+@contextlib.contextmanager
+def settings_handoff(settings: Settings) -> Iterator[Path]:
+    """Write ``settings`` to a private file for worker processes, named by
+    ``HANDOFF_VARIABLE`` in the environment, and delete it afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="restless-cds-"))  # mode 0700
+    path = directory / "settings.json"
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(_handoff_json(settings))
+        os.environ[HANDOFF_VARIABLE] = str(path)
+        yield path
+    finally:
+        os.environ.pop(HANDOFF_VARIABLE, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def settings_from_handoff() -> Settings:
+    """The settings ``serve`` handed down, else the environment's."""
+    path = os.environ.get(HANDOFF_VARIABLE)
+    if not path:
+        return load_settings()
+    return Settings(**json.loads(Path(path).read_text(encoding="utf-8")))

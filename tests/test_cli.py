@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from cds.cli import export_to_environment, main
-from cds.settings import Settings
+from cds.cli import main
+from cds.settings import HANDOFF_VARIABLE, Settings, settings_from_handoff, settings_handoff
 from tests.conftest import EXAMPLES
 
 
-def test_settings_survive_the_trip_through_the_environment(
+def test_settings_and_secrets_reach_workers_through_a_private_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     original = Settings(
@@ -22,12 +23,42 @@ def test_settings_survive_the_trip_through_the_environment(
         rules_dir=tmp_path,
         cors_allow_origins=["https://sandbox.cds-hooks.org", "http://localhost:3000"],
         allow_unauthenticated_remote=True,
+        pseudonym_key="the-real-key",
     )
     with monkeypatch.context() as patch:
-        for name in original.model_dump():
-            patch.setenv(f"RESTLESS_CDS_{name.upper()}", "placeholder")
-        export_to_environment(original)
-        assert Settings() == original
+        patch.setenv("RESTLESS_CDS_PORT", "9999")  # the handed-down value wins
+        with settings_handoff(original) as path:
+            assert path.stat().st_mode & 0o777 == 0o600
+            assert path.parent.stat().st_mode & 0o777 == 0o700
+            handed = settings_from_handoff()
+            assert handed == original
+            assert handed.pseudonym_key is not None
+            assert handed.pseudonym_key.get_secret_value() == "the-real-key"
+            # the environment names the file; no secret is in it
+            assert all("the-real-key" not in value for value in os.environ.values())
+        assert not path.exists()
+        assert HANDOFF_VARIABLE not in os.environ
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("RESTLESS_CDS_PORT", "eighty", "RESTLESS_CDS_PORT"),
+        ("RESTLESS_CDS_PORT", "70000", "RESTLESS_CDS_PORT"),
+        ("RESTLESS_CDS_CORS_ALLOW_ORIGINS", "[not json", "RESTLESS_CDS_CORS_ALLOW_ORIGINS"),
+        ("RESTLESS_CDS_LOG_LEVEL", "loud", "RESTLESS_CDS_LOG_LEVEL"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    assert named in errors[0]
 
 
 def test_eval_prints_the_cards_of_a_request_file() -> None:

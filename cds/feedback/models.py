@@ -144,3 +144,14 @@ class Suppression(Base):
     card_uuid: Mapped[str] = mapped_column(ForeignKey("issued_cards.card_uuid"))
     """The overridden card that set the current ``until``."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TokenUse(Base):
+    """A client JWT id seen by any replica, kept until the token expires (replay cache)."""
+
+    __tablename__ = "token_uses"
+    __table_args__ = (Index("ix_token_uses_expires_at", "expires_at"),)
+
+    issuer: Mapped[str] = mapped_column(String(), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -9,6 +9,7 @@ refused here rather than guessed at.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -98,6 +99,8 @@ class FeedbackResult:
 
     stored: int
     duplicates: int
+    card_rules: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """The rule of each card the feedback named (for metrics)."""
 
 
 @dataclass(frozen=True)

@@ -28,23 +28,47 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, case, create_engine, event, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from cds.feedback.errors import UnknownCardError
 from cds.feedback.migrate import upgrade_to_head
-from cds.feedback.models import Feedback, IssuedCard, Suppression
+from cds.feedback.models import Feedback, IssuedCard, Suppression, TokenUse
 from cds.feedback.records import FeedbackRecord, FeedbackResult, IssuedCardRecord, ReportRow
 
-__all__ = ["PG_CONNECT_TIMEOUT_S", "SQLITE_BUSY_TIMEOUT_MS", "FeedbackStore", "content_hash"]
+__all__ = [
+    "PG_CONNECT_TIMEOUT_S",
+    "PG_STATEMENT_TIMEOUT_MS",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "FeedbackStore",
+    "content_hash",
+]
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another to commit before giving up."""
 
 PG_CONNECT_TIMEOUT_S = 5
 """How long to wait for PostgreSQL to accept a connection (unless the URL says)."""
+
+PG_STATEMENT_TIMEOUT_MS = 5_000
+"""PostgreSQL cancels a statement (lock waits included) after this: a hung database
+frees the store's threads instead of holding them for ever."""
+PG_POOL_TIMEOUT_S = 2
+"""How long to wait for a free pooled connection before failing."""
+_EXPIRED_PER_CALL = 20
 
 _READ_ONLY = "cds_feedback_read_only"
 """Execution option: this transaction only reads (SQLite: ``BEGIN``, not ``BEGIN IMMEDIATE``)."""
@@ -126,6 +150,11 @@ class FeedbackStore:
         """Close every pooled connection; the store is unusable afterwards."""
         self._engine.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database (readiness); raises if it cannot be reached."""
+        with self._engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
     def record_cards(self, cards: Sequence[IssuedCardRecord]) -> None:
         """Remember cards as issued, in one transaction; a card uuid already known is kept
         as first recorded."""
@@ -173,7 +202,41 @@ class FeedbackStore:
             distinct = {content_hash(item): item for item in items}
             stored = self._insert_feedback(connection, distinct, received_at)
             self._suppress(connection, [distinct[h] for h in sorted(stored)], cards, received_at)
-        return FeedbackResult(stored=len(stored), duplicates=len(items) - len(stored))
+        return FeedbackResult(
+            stored=len(stored),
+            duplicates=len(items) - len(stored),
+            card_rules={uuid: card.rule_id for uuid, card in cards.items()},
+        )
+
+    def first_token_use(self, issuer: str, jti: str, expires_at: datetime) -> bool:
+        """True the first time any replica presents (issuer, jti), False for a replay.
+
+        The id is kept until ``expires_at``; expired ids are deleted on the way (a few
+        rows per call, so the table stays as small as the live tokens)."""
+        _require_aware("expires_at", expires_at)
+        now = datetime.now(UTC)
+        claim = (
+            self._insert(TokenUse)
+            .values(issuer=issuer, jti=jti, expires_at=expires_at)
+            .on_conflict_do_nothing(index_elements=["issuer", "jti"])
+            .returning(TokenUse.jti)
+        )
+        expired = (
+            select(TokenUse.issuer, TokenUse.jti)
+            .where(TokenUse.expires_at <= now)
+            .limit(_EXPIRED_PER_CALL)
+        )
+        with self._write() as connection:
+            first = connection.execute(claim).first() is not None
+            stale = connection.execute(expired).all()
+            if stale:
+                connection.execute(
+                    delete(TokenUse).where(
+                        tuple_(TokenUse.issuer, TokenUse.jti).in_([tuple(row) for row in stale]),
+                        TokenUse.expires_at <= now,
+                    )
+                )
+        return first
 
     def suppressed_rules(self, patient_pseudonym: str, now: datetime) -> set[str]:
         """The rule ids silenced for this patient at ``now`` (an aware datetime)."""
@@ -370,7 +433,12 @@ def _create_engine(url: str) -> Engine:
             # libpq would wait forever for an unreachable host, and a hook call with it
             parsed = parsed.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT_S)})
         # pre-ping: after a database restart the first call reconnects instead of failing
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_timeout=PG_POOL_TIMEOUT_S,
+            connect_args={"options": f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"},
+        )
     raise ValueError(f"unsupported feedback database {backend!r}: use sqlite or postgresql")
 
 

@@ -8,6 +8,7 @@ with no detail (and a log line with the hook instance, never patient data).
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import Counter
 from collections.abc import Sequence
 
@@ -25,15 +26,35 @@ from cds.errors import (
     RequestError,
     UnknownServiceError,
 )
+from cds.observability import metrics
 from cds.security import AuthenticationError
 
-__all__ = ["PayloadTooLargeError", "install_error_handlers", "operation_outcome"]
+__all__ = [
+    "BodyTimeoutError",
+    "ClientGoneError",
+    "PayloadTooLargeError",
+    "StoreUnavailableError",
+    "install_error_handlers",
+    "operation_outcome",
+]
 
 log = logging.getLogger("cds.hooks")
 
 
 class PayloadTooLargeError(Exception):
     """The request body exceeds ``Settings.max_body_bytes``."""
+
+
+class BodyTimeoutError(Exception):
+    """The request body did not arrive within ``Settings.body_read_timeout_seconds``."""
+
+
+class ClientGoneError(Exception):
+    """The client closed the connection before sending its whole body."""
+
+
+class StoreUnavailableError(Exception):
+    """The feedback store did not answer in time or failed: the client should retry."""
 
 
 def operation_outcome(
@@ -63,7 +84,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestError)
     async def _bad_request(_: Request, exc: RequestError) -> Response:
+        metrics.count_refusal(400, "invalid-request")
         return operation_outcome(400, exc.problems)
+
+    @app.exception_handler(BodyTimeoutError)
+    async def _slow_body(_: Request, exc: BodyTimeoutError) -> Response:
+        metrics.count_refusal(408, "body-timeout")
+        log.warning("request body not received within %s s", exc.args[0])
+        return operation_outcome(
+            408, [Problem("(body)", "request body not received in time")], code="timeout"
+        )
+
+    @app.exception_handler(ClientGoneError)
+    async def _client_gone(request: Request, exc: ClientGoneError) -> Response:
+        metrics.count_refusal(499, "client-disconnected")
+        log.info("client disconnected after %d body bytes on %s", exc.args[0], request.url.path)
+        return Response(status_code=400)  # nobody is listening; uvicorn drops it
+
+    @app.exception_handler(StoreUnavailableError)
+    async def _store(_: Request, exc: StoreUnavailableError) -> Response:
+        metrics.count_refusal(503, "store")
+        return operation_outcome(
+            503,
+            [Problem("", "feedback store unavailable; retry")],
+            code="transient",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _fastapi_validation(_: Request, exc: RequestValidationError) -> Response:
@@ -74,6 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthenticationError)
     async def _unauthenticated(_: Request, exc: AuthenticationError) -> Response:
+        metrics.count_refusal(401, "token")
         # no detail: why a token failed is for the log (cds.hooks.auth), not the caller
         return operation_outcome(
             401,
@@ -88,6 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PrefetchUnavailableError)
     async def _prefetch(_: Request, exc: PrefetchUnavailableError) -> Response:
+        metrics.count_refusal(412, "prefetch-unavailable")
         problems = [
             Problem(f"prefetch.{key}", "required data was not prefetched and cannot be fetched")
             for key in exc.missing
@@ -96,10 +144,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PayloadTooLargeError)
     async def _too_large(_: Request, exc: PayloadTooLargeError) -> Response:
+        metrics.count_refusal(413, "body-too-large")
         return operation_outcome(413, [Problem("(body)", str(exc))], code="too-costly")
 
     @app.exception_handler(EngineError)
     async def _engine(_: Request, exc: EngineError) -> Response:
+        metrics.count_refusal(503, "engine")
         log.error("rule engine failure: %s", exc)
         return operation_outcome(
             503,
@@ -127,5 +177,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        metrics.count_refusal(500, "internal")
+        # the exception's type and where it was raised; its message may quote input
+        log.error(
+            "unexpected %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            extra={"traceback": _frames(exc)},
+        )
         return operation_outcome(500, [Problem("", "internal error")], code="exception")
+
+
+def _frames(exc: BaseException) -> str:
+    """The traceback's frames without the exception's message, which may quote input."""
+    return "".join(traceback.format_tb(exc.__traceback__)) + type(exc).__name__

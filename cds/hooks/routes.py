@@ -11,13 +11,14 @@ from typing import Annotated, Any, Protocol
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from cds.cards import RULE_EXTENSION
-from cds.errors import UnknownServiceError
+from cds.errors import PrefetchUnavailableError, UnknownServiceError
 from cds.feedback import UnknownCardError, pseudonymise
 from cds.fhir.client import complete_prefetch, keys_to_complete
 from cds.hooks.auth import authenticate_client
-from cds.hooks.errors import PayloadTooLargeError
+from cds.hooks.errors import BodyTimeoutError, ClientGoneError, PayloadTooLargeError
 from cds.hooks.feedback import (
     CardLedger,
     feedback_records,
@@ -26,8 +27,9 @@ from cds.hooks.feedback import (
     unknown_card_error,
 )
 from cds.hooks.models import CardsResponse, DiscoveryResponse, HookRequest
-from cds.hooks.pipeline import evaluate, parse_request, validated_context
+from cds.hooks.pipeline import Evaluation, evaluate, parse_request, validated_context
 from cds.hooks.services import PREFETCH, SERVICES, Service
+from cds.observability import metrics
 from cds.rulebase import RuleBase
 from cds.settings import Settings
 
@@ -79,16 +81,25 @@ def discovery(rules: RulesDep) -> Response:
     return _json(DiscoveryResponse(services=services))
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, settings: Settings) -> bytes:
+    """The body, within ``max_body_bytes`` (413) and ``body_read_timeout_seconds`` (408);
+    a client gone mid-body raises ``ClientGoneError`` (one log line, no traceback)."""
+    limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"request body over {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"request body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(settings.body_read_timeout_seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(f"request body over {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeoutError(settings.body_read_timeout_seconds) from None
+    except ClientDisconnect:
+        raise ClientGoneError(size) from None
     return b"".join(chunks)
 
 
@@ -102,16 +113,21 @@ async def _with_fetched_prefetch(
     if not keys_to_complete(hook_request.prefetch, service.required):
         return hook_request
     auth = hook_request.fhirAuthorization
-    prefetch = await complete_prefetch(
-        request.app.state.fhir_client,
-        fhir_server=hook_request.fhirServer,
-        access_token=auth.access_token if auth else None,
-        context=hook_request.context,
-        templates=PREFETCH,
-        required=service.required,
-        prefetch=hook_request.prefetch,
-        policy=request.app.state.fetch_policy,
-    )
+    try:
+        prefetch = await complete_prefetch(
+            request.app.state.fhir_client,
+            fhir_server=hook_request.fhirServer,
+            access_token=auth.access_token if auth else None,
+            context=hook_request.context,
+            templates=PREFETCH,
+            required=service.required,
+            prefetch=hook_request.prefetch,
+            policy=request.app.state.fetch_policy,
+        )
+    except PrefetchUnavailableError:
+        metrics.count_prefetch_fallback("unavailable")
+        raise
+    metrics.count_prefetch_fallback("fetched")
     return hook_request.model_copy(update={"prefetch": prefetch})
 
 
@@ -127,18 +143,19 @@ async def call_service(
 async def _call_with(
     request: Request, service: Service, rulebase: RuleBase, settings: Settings
 ) -> Response:
-    body = await _read_body(request, settings.max_body_bytes)
+    body = await _read_body(request, settings)
     hook_request = await _with_fetched_prefetch(request, parse_request(body), service)
-    result = evaluate(
-        hook_request,
-        service,
-        rulebase,
-        source_label=settings.source_label,
-        override_system=settings.override_system_uri,
-    )
+    with metrics.engine_sessions():
+        result = evaluate(
+            hook_request,
+            service,
+            rulebase,
+            source_label=settings.source_label,
+            override_system=settings.override_system_uri,
+        )
     cards = result.cards
     if cards:  # most calls flag nothing and never touch the database
-        cards = _unsuppressed_and_recorded(
+        cards = await _unsuppressed_and_recorded(
             request.app.state.card_ledger,
             cards,
             hook_request,
@@ -147,22 +164,50 @@ async def _call_with(
             rulebase=rulebase,
         )
     response = CardsResponse.model_validate({"cards": cards})
-    for issue in result.extraction.issues:
-        log.warning("hook %r: %s: %s", hook_request.hookInstance, issue.where, issue.message)
-    log.info(
-        "hook %r service=%s cards=%d suppressed=%d facts=%d skipped=%s timings_ms=%s",
-        hook_request.hookInstance,
-        service.id,
-        len(cards),
-        len(result.cards) - len(cards),
-        len(result.extraction.facts),
-        result.extraction.left_out,
-        result.timings_ms,
-    )
+    _observe(hook_request, service, result, cards, rulebase)
     return _json(response)
 
 
-def _unsuppressed_and_recorded(
+_PIPELINE_STAGES = {"request": "record", "facts": "facts", "engine": "engine", "cards": "cards"}
+
+
+def _observe(
+    hook_request: HookRequest,
+    service: Service,
+    result: Evaluation,
+    cards: list[dict[str, Any]],
+    rulebase: RuleBase,
+) -> None:
+    """Metrics and one log line per call: ids and counts, never patient data."""
+    for stage, millis in result.timings_ms.items():
+        metrics.observe_stage(_PIPELINE_STAGES.get(stage, stage), millis / 1000)
+    for card in cards:
+        metrics.count_card(card["extension"][RULE_EXTENSION], card["indicator"])
+    for issue in result.extraction.issues:
+        metrics.count_skipped_resource(issue.message.split(":")[0][:60])
+        log.warning(
+            "skipped input %s: %s",
+            issue.where,
+            issue.message,
+            extra={"hookInstance": hook_request.hookInstance, "service": service.id},
+        )
+    log.info(
+        "hook answered",
+        extra={
+            "hookInstance": hook_request.hookInstance,
+            "service": service.id,
+            "rules_version": rulebase.version,
+            "outcome": "cards" if cards else "no-cards",
+            "cards": len(cards),
+            "suppressed": len(result.cards) - len(cards),
+            "facts": len(result.extraction.facts),
+            "skipped": result.extraction.left_out,
+            "timings_ms": result.timings_ms,
+        },
+    )
+
+
+async def _unsuppressed_and_recorded(
     ledger: CardLedger,
     cards: list[dict[str, Any]],
     hook_request: HookRequest,
@@ -177,7 +222,7 @@ def _unsuppressed_and_recorded(
     patient = f"{hook_request.fhirServer or ''}|{hook_request.context['patientId']}"
     pseudonym = pseudonymise(pseudonym_key, patient)
     now = dt.datetime.now(dt.UTC)
-    silenced = ledger.silenced(pseudonym, now)
+    silenced = await ledger.silenced(pseudonym, now)
     kept = [c for c in cards if c["extension"][RULE_EXTENSION] not in silenced]
     if kept:
         ledger.record_soon(
@@ -198,17 +243,19 @@ async def receive_feedback(
     request: Request, service: ServiceDep, settings: SettingsDep
 ) -> Response:
     """Store clinicians' outcomes; the same feedback twice is stored once."""
-    feedback = parse_feedback(await _read_body(request, settings.max_body_bytes))
+    feedback = parse_feedback(await _read_body(request, settings))
     ledger: CardLedger = request.app.state.card_ledger
-    await ledger.settle()  # cards this worker just sent are in the store
+    records = feedback_records(feedback)
     try:
-        result = await asyncio.to_thread(
-            ledger.store.add_feedback, service.id, feedback_records(feedback)
-        )
+        result = await ledger.add_feedback(service.id, records, settings.feedback_timeout_seconds)
     except UnknownCardError as exc:
         raise unknown_card_error(feedback, exc) from exc
+    for record in records:
+        rule = result.card_rules.get(record.card_uuid, "unknown")
+        metrics.count_feedback(rule, record.outcome, record.override_code)
     log.info(
-        "feedback service=%s stored=%d duplicates=%d", service.id, result.stored, result.duplicates
+        "feedback stored",
+        extra={"service": service.id, "stored": result.stored, "duplicates": result.duplicates},
     )
     body = orjson.dumps({"stored": result.stored, "duplicates": result.duplicates})
     return Response(body, media_type="application/json")
