@@ -85,7 +85,10 @@ def compile_rules(
             if name in cards:
                 problems.append(located.problem(("cards", name), f"card '{name}' defined twice"))
             cards[name] = template
-        for source in rule_file.sources:
+        for k, source in enumerate(rule_file.sources):
+            if source.id in sources:
+                msg = f"source '{source.id}' defined twice"
+                problems.append(located.problem(("sources", k, "id"), msg))
             sources[source.id] = source
         for i, rule in enumerate(rule_file.rules):
             if rule.id in seen_rules:

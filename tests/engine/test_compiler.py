@@ -776,3 +776,24 @@ def test_bundled_rules_compile_with_the_base_fact_schema(rules_dir: Path) -> Non
         assert dict(compiled.fact_schema[fact_type]) == attrs
     derived = {r.derive_fact for r in compiled.rules.values() if r.derive_fact}
     assert derived == set(compiled.fact_schema) - set(FACT_SCHEMA)
+
+
+def test_source_id_defined_twice_is_a_problem(tmp_path: Path) -> None:
+    def with_source(label: str) -> str:
+        return f"""\
+        statement: A file defining a source.
+        sources:
+          - id: shared-source
+            label: "{label}"
+            citation: "Someone et al. A paper. Journal. 2020;1:1-2"
+            url: https://example.org/paper
+        rules: []
+        """
+
+    second = with_source("Second definition")
+    problems = problems_of(tmp_path, {"a.yaml": with_source("First"), "b.yaml": second})
+    (problem,) = [p for p in problems if "defined twice" in p.message]
+    path, line, _ = split_where(problem.where)
+    assert path == str(tmp_path / "b.yaml")
+    assert line == line_of(second, "- id: shared-source")
+    assert "shared-source" in problem.message
