@@ -51,13 +51,29 @@ class SuggestionSpec(_Strict):
     """A change the clinician can accept; the card renderer builds its FHIR action.
 
     ``reduce-dose`` rewrites the draft MedicationRequest bound as ``order`` with each
-    dose lowered by ``fraction`` (a number or a ``config.`` name).
+    dose lowered by ``fraction`` (a number or a ``config.`` name). The card values it
+    reads are declared here (``order``, ``dose``, ``current_dose``) and the rules
+    compiler checks every card rule using the template supplies them, so no card loses
+    its suggestions to a value the rule never passed.
     """
 
     kind: Literal["reduce-dose"]
     label: str = Field(min_length=3, max_length=120)
     fraction: Annotated[float, Field(gt=0, lt=1)] | str
     order: str = Field(default="order", description="card value holding the draft's reference")
+    dose: str = Field(default="mg_per_day", description="card value: the ordered mg/day")
+    current_dose: str | None = Field(
+        default="current_mg",
+        description="card value: the current mg/day (null: suggest from the ordered dose)",
+    )
+
+    @property
+    def inputs(self) -> set[str]:
+        """The card values the suggestion reads."""
+        names = {self.order, self.dose}
+        if self.current_dose is not None:
+            names.add(self.current_dose)
+        return names
 
 
 class Section(_Strict):

@@ -424,7 +424,7 @@ def _template_names(template: CardTemplate) -> set[str]:
         names |= placeholders(section.text) - {"list"}
     names.update(template.dedupe_on)
     if template.suggestion:
-        names.add(template.suggestion.order)
+        names |= template.suggestion.inputs
     return names
 
 

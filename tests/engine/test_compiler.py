@@ -797,3 +797,29 @@ def test_source_id_defined_twice_is_a_problem(tmp_path: Path) -> None:
     assert path == str(tmp_path / "b.yaml")
     assert line == line_of(second, "- id: shared-source")
     assert "shared-source" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("suggestion", "missing"),
+    [
+        ("{kind: reduce-dose, label: Lower it, fraction: 0.5}", "current_mg, mg_per_day, order"),
+        (
+            "{kind: reduce-dose, label: Lower it, fraction: 0.5, order: draft, dose: new_mg,"
+            " current_dose: null}",
+            "draft, new_mg",
+        ),
+    ],
+)
+def test_suggestion_inputs_the_rule_does_not_supply_are_located(
+    tmp_path: Path, suggestion: str, missing: str
+) -> None:
+    text = GOOD.replace(
+        '    detail: "Something about {drug}."\n',
+        f'    detail: "Something about {{drug}}."\n    suggestion: {suggestion}\n',
+    ).replace(
+        "        with:\n          drug: e.drug\n", "        with:  # card\n          drug: e.drug\n"
+    )
+    problems = problems_of(tmp_path, {"r.yaml": text})
+    (problem,) = [p for p in problems if "needs values for" in p.message]
+    assert problem.message == f"card 'drug_card' needs values for: {missing}"
+    assert split_where(problem.where)[1] == line_of(text, "with:  # card")
