@@ -16,9 +16,9 @@ import logging
 import threading
 from pathlib import Path
 
-from cds.authoring.check import check_rules_dir
-from cds.errors import CdsError
-from cds.rulebase import RuleBase, content_hash, load_rulebase
+from cds.authoring.check import load_checked_rulebase
+from cds.errors import CdsError, RulesError
+from cds.rulebase import RuleBase, content_hash
 
 __all__ = ["RuleBaseHolder", "watch_rules"]
 
@@ -47,12 +47,11 @@ class RuleBaseHolder:
             digest = content_hash(self.directory)
             if digest in (self._current.fingerprint, self._rejected):
                 return False
-            problems = check_rules_dir(self.directory)
-            if problems:
-                self._reject(digest, [str(p) for p in problems])
-                return False
             try:
-                fresh = load_rulebase(self.directory)
+                fresh = load_checked_rulebase(self.directory)  # compiles once
+            except RulesError as exc:
+                self._reject(digest, [str(p) for p in exc.problems])
+                return False
             except (CdsError, OSError) as exc:
                 self._reject(digest, [str(exc)])
                 return False

@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
 from cds.facts.phrases import PhraseFile
-from cds.rulebase import PHRASES_FILE, compile_directory
+from cds.rulebase import PHRASES_FILE, RuleBase, compile_directory, load_rulebase
 
-__all__ = ["check_rules_dir"]
+__all__ = ["check_rules_dir", "load_checked_rulebase"]
 
 _RXCUI = re.compile(r"^[0-9]{1,9}$")
 _ATC = re.compile(r"^[A-Z][0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?$")
@@ -65,6 +65,26 @@ def check_rules_dir(rules_dir: Path) -> list[Problem]:
     problems.extend(_check_phrases(rules_dir / PHRASES_FILE))
     problems.extend(_check_valuesets(rules_dir / "valuesets"))
     return problems
+
+
+def load_checked_rulebase(rules_dir: Path) -> RuleBase:
+    """The rule base, after every check ``rules check`` makes, compiling the rules once.
+
+    ``serve``, ``create_app`` (however uvicorn is started) and the reload watcher all come
+    through here, so none of them serves what ``rules check`` would refuse.
+    """
+    problems = [
+        *_check_phrases(rules_dir / PHRASES_FILE),
+        *_check_valuesets(rules_dir / "valuesets"),
+    ]
+    try:
+        rulebase = load_rulebase(rules_dir)
+    except RulesError as exc:
+        raise RulesError([*exc.problems, *problems]) from exc
+    if problems:
+        rulebase.close()
+        raise RulesError(problems)
+    return rulebase
 
 
 def _check_phrases(path: Path) -> list[Problem]:
