@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stdnum import verhoeff
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TERMINOLOGY = REPO_ROOT.parent / "shared" / "terminology"
 DEFAULT_OUT = REPO_ROOT / "rules" / "valuesets"
@@ -380,44 +382,12 @@ def brands_by_ingredient(
     return brands
 
 
-# Verhoeff dihedral-group tables; SNOMED CT identifiers end in a Verhoeff check digit.
-_VERHOEFF_D = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
-    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
-    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
-    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_VERHOEFF_P = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
-    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
-    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
-    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
-
-
-def verhoeff_ok(digits: str) -> bool:
-    check = 0
-    for position, char in enumerate(reversed(digits)):
-        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(char)]]
-    return check == 0
-
-
 def check_codes(codes: Iterable[str], pattern: re.Pattern[str], what: str, where: str) -> None:
     """Warn about codes that look malformed; they are still written as given."""
     for code in codes:
         if not pattern.match(code):
             warn(f"{where}: {what} code {code!r} has an unexpected format (kept as given)")
-        elif pattern is SNOMED_RE and not verhoeff_ok(code):
+        elif pattern is SNOMED_RE and not verhoeff.is_valid(code):
             warn(f"{where}: SNOMED CT code {code!r} fails its check digit (kept as given)")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
+from stdnum import verhoeff
 
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
@@ -31,28 +32,11 @@ _SYSTEMS = {
     "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm",
 }
 
-# Verhoeff tables: SNOMED CT identifiers end in a Verhoeff check digit
-_MUL = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6], [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-]  # fmt: skip
-_PERM = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2], [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-]  # fmt: skip
-
 
 def verhoeff_valid(number: str) -> bool:
-    """Whether a digit string ends in a correct Verhoeff check digit (SNOMED CT ids)."""
-    check = 0
-    for i, digit in enumerate(reversed(number)):
-        check = _MUL[check][_PERM[i % 8][int(digit)]]
-    return check == 0
+    """Whether a digit string ends in a correct Verhoeff check digit (SNOMED CT ids);
+    python-stdnum's implementation, the one the value-set build script uses too."""
+    return bool(verhoeff.is_valid(number))
 
 
 def check_rules_dir(rules_dir: Path) -> list[Problem]:
