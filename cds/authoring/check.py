@@ -19,6 +19,7 @@ from stdnum import verhoeff
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
 from cds.facts.phrases import PhraseFile
+from cds.facts.terminology import ROLES
 from cds.rulebase import PHRASES_FILE, RuleBase, compile_directory, load_rulebase
 
 __all__ = ["check_rules_dir", "load_checked_rulebase"]
@@ -27,6 +28,8 @@ _RXCUI = re.compile(r"^[0-9]{1,9}$")
 _ATC = re.compile(r"^[A-Z][0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?$")
 _SNOMED = re.compile(r"^[1-9][0-9]{5,17}$")
 _ICD10CM = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+_MIN_SOURCE = 20
+"""Characters a role's source needs at least: a citation, not a placeholder."""
 _SYSTEMS = {
     "http://snomed.info/sct": "snomed",
     "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm",
@@ -121,6 +124,7 @@ def _read(path: Path, columns: tuple[str, ...], problems: list[Problem]) -> Iter
 def _check_valuesets(directory: Path) -> list[Problem]:
     checker = _ValueSetChecker(directory)
     checker.drugs()
+    checker.roles()
     checker.products()
     checker.brands()
     checker.conditions()
@@ -130,7 +134,8 @@ def _check_valuesets(directory: Path) -> list[Problem]:
 class _ValueSetChecker:
     """One pass over the value-set files; ingredients of drugs.tsv are the reference."""
 
-    DRUGS = ("ingredient", "drug_class", "provoking", "rxnorm_ingredient", "atc")
+    DRUGS = ("ingredient", "drug_class", "role", "rxnorm_ingredient", "atc", "role_source")
+    ROLES = ("ingredient", "drug_class", "subclass", "role", "source")
     PRODUCTS = ("rxnorm_code", "display", "ingredients")
     BRANDS = ("brand", "ingredient")
     CONDITIONS = ("category", "concept", "system", "code")
@@ -140,6 +145,7 @@ class _ValueSetChecker:
         self.problems: list[Problem] = []
         self.ingredients: dict[str, int] = {}
         self._owners: dict[tuple[str, str], str] = {}
+        self.roles_in_drugs: dict[str, tuple[int, str]] = {}
 
     def _at(self, path: Path, line: int, columns: tuple[str, ...], column: str, msg: str) -> None:
         self.problems.append(Problem(f"{path}:{line}:{columns.index(column) + 1}", msg))
@@ -159,8 +165,9 @@ class _ValueSetChecker:
             name = row["ingredient"].strip().lower()
             if (first := self._repeats(self.ingredients, name, line)) is not None:
                 self._at(path, line, self.DRUGS, "ingredient", f"'{name}' repeats line {first}")
-            if row["provoking"] not in ("yes", "no"):
-                self._at(path, line, self.DRUGS, "provoking", "provoking is 'yes' or 'no'")
+            if row["role"] not in ROLES:
+                self._at(path, line, self.DRUGS, "role", f"role is one of {', '.join(ROLES)}")
+            self.roles_in_drugs[name] = (line, row["role"])
             for column, pattern, what in (
                 ("rxnorm_ingredient", _RXCUI, "RxNorm"),
                 ("atc", _ATC, "ATC"),
@@ -175,6 +182,35 @@ class _ValueSetChecker:
             return f"malformed {what} code '{code}'"
         other = self._owners.setdefault((what, code), owner)
         return f"{what} code '{code}' also belongs to {other}" if other != owner else ""
+
+    def roles(self) -> None:
+        """drug_roles.tsv, the authors' sourced roles: every row cites a source, and
+        drugs.tsv (built from it) agrees, so a hand edit of drugs.tsv cannot drift."""
+        path, rows = self._rows("drug_roles.tsv", self.ROLES)
+        seen: dict[str, int] = {}
+        for line, row in rows:
+            name = row["ingredient"].strip().lower()
+            if (first := self._repeats(seen, name, line)) is not None:
+                self._at(path, line, self.ROLES, "ingredient", f"'{name}' repeats line {first}")
+            if row["role"] not in ROLES:
+                self._at(path, line, self.ROLES, "role", f"role is one of {', '.join(ROLES)}")
+            if len(row["source"].strip()) < _MIN_SOURCE:
+                msg = f"'{name}' has no source for its role (a guideline, review or label)"
+                self._at(path, line, self.ROLES, "source", msg)
+            built = self.roles_in_drugs.get(name)
+            if built is None:
+                msg = f"'{name}' is not in drugs.tsv: run scripts/build_valuesets.py"
+                self._at(path, line, self.ROLES, "ingredient", msg)
+            elif built[1] != row["role"]:
+                msg = (
+                    f"drugs.tsv line {built[0]} says '{built[1]}': drugs.tsv is out of date, "
+                    "run scripts/build_valuesets.py"
+                )
+                self._at(path, line, self.ROLES, "role", msg)
+        for name, (line, _) in self.roles_in_drugs.items():
+            if name not in seen:
+                msg = f"'{name}' has no row in drug_roles.tsv (its role and source)"
+                self._at(self.directory / "drugs.tsv", line, self.DRUGS, "ingredient", msg)
 
     def products(self) -> None:
         path, rows = self._rows("drug_products.tsv", self.PRODUCTS)

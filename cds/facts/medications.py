@@ -101,6 +101,7 @@ def medication_facts(
             drug_class=match.drug.drug_class,
             subclass=match.drug.subclass,
             provoking=match.drug.provoking,
+            role=match.drug.role,
             status=order.status,
             draft=draft or order.status == "draft",
             current=order.status in CURRENT_STATUSES,

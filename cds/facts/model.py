@@ -43,6 +43,8 @@ class MedicationFact:
     mg_per_day: float | None = None
     start_day: int | None = None
     end_day: int | None = None
+    role: str | None = None
+    """provoking, not_provoking, treatment or uncertain (``drug_roles.tsv``)."""
 
 
 @dataclass(frozen=True)

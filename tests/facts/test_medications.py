@@ -171,6 +171,7 @@ def test_restless_back_active_order(terminology: Terminology) -> None:
             mg_per_day=600.0,
             start_day=epoch_day(dt.date(2026, 10, 22)),
             end_day=None,
+            role="provoking",
         )
     ]
 
@@ -318,6 +319,7 @@ def test_product_code_dosed_in_tablets(terminology: Terminology) -> None:
             mg_per_day=100.0,
             start_day=None,
             end_day=None,
+            role="provoking",
         )
     ]
 
@@ -424,6 +426,7 @@ def test_stopped_order_with_its_dates(terminology: Terminology) -> None:
             mg_per_day=400.0,
             start_day=epoch_day(dt.date(2026, 6, 1)),
             end_day=epoch_day(dt.date(2026, 8, 15)),
+            role="provoking",
         )
     ]
 
