@@ -22,6 +22,7 @@ from cds.cards.templates import (
     CardTemplate,
     EvidenceSource,
     placeholders,
+    sentence_problems,
 )
 from cds.engine.expressions import Const, ExpressionError, Ref, Value, parse_value
 from cds.engine.runtime import GATE_FACT, end_rule_name
@@ -446,9 +447,13 @@ def _check_cards(
         for key, text in (("summary", template.summary), ("detail", template.detail)):
             if (message := _format_problem(text)) is not None:
                 problems.append(located.problem(("cards", name, key), message))
+            for message in sentence_problems(text):
+                problems.append(located.problem(("cards", name, key), message))
         for k, section in enumerate(template.sections):
             where = ("cards", name, "sections", k)
             if (message := _format_problem(section.text)) is not None:
+                problems.append(located.problem((*where, "text"), message))
+            for message in sentence_problems(section.text):
                 problems.append(located.problem((*where, "text"), message))
             attrs = schema.get(section.fact)
             if attrs is None:

@@ -218,6 +218,18 @@ LOCATED_CASES = {
         "day: {gte: e.day - e.day}",
         "difference",
     ),
+    "sentence starting with a placeholder": (
+        '    detail: "Something about {drug}."\n',
+        '    detail: "Something about it. {drug} is lower case."\n',
+        "detail:",
+        "a sentence starts with {drug}, whose value may be lower case",
+    ),
+    "sentence starting in lower case": (
+        '    summary: "About {drug}"\n',
+        '    summary: "about {drug}"\n',
+        "summary:",
+        "a sentence starts with a lower-case letter",
+    ),
     "unknown evidence source": (
         '    detail: "Something about {drug}."\n',
         '    detail: "Something about {drug}."\n    sources: [nobody-2020]\n',
