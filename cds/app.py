@@ -25,13 +25,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds import __version__
+from cds.authoring.check import load_checked_rulebase
 from cds.feedback import FeedbackStore
 from cds.hooks import SERVICES, health_router, install_error_handlers, router
 from cds.hooks.feedback import CardLedger
 from cds.observability.logs import configure_logging
 from cds.observability.middleware import RequestContextMiddleware
 from cds.reload import RuleBaseHolder, watch_rules
-from cds.rulebase import load_rulebase
 from cds.security import JwtVerifier, TrustedIssuer, load_trusted_issuers, sandbox_issuer
 from cds.settings import Settings, load_settings, settings_from_handoff
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rulebase = load_rulebase(settings.rules_dir)
+        rulebase = load_checked_rulebase(settings.rules_dir)  # what serve checks
         holder = RuleBaseHolder(rulebase)
         app.state.rules = holder
         log.info("rules %s loaded from %s", rulebase.version, rulebase.directory)

@@ -210,7 +210,7 @@ def feedback() -> None:
 def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: str) -> None:
     """Per rule and rules version: cards issued, accepted, overridden, reasons, rate."""
     from cds.feedback import FeedbackStore
-    from cds.feedback_report import render_report
+    from cds.feedback.report import render_report
 
     settings = _load()
     store = FeedbackStore(settings.feedback_database_url)

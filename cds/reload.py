@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cds.authoring.check import check_rules_dir
-from cds.errors import CdsError, EngineError, Problem
+from cds.authoring.check import load_checked_rulebase
+from cds.errors import CdsError, EngineError, RulesError
 from cds.observability import metrics
-from cds.rulebase import RuleBase, from_snapshot, load_rulebase, snapshot_hash, take_snapshot
+from cds.rulebase import RuleBase, snapshot_hash, take_snapshot
 
 __all__ = ["RuleBaseHolder", "watch_rules"]
 
@@ -74,13 +74,11 @@ class RuleBaseHolder:
             digest = snapshot_hash(snapshot)
             if digest in (self._current.fingerprint, self._rejected):
                 return False
-            problems = from_snapshot(snapshot, self.directory, _problems_in)
-            if problems:
-                where = str(self.directory)
-                self._reject(digest, [str(p).replace(_COPY, where) for p in problems])
-                return False
             try:
-                fresh = load_rulebase(self.directory, snapshot)
+                fresh = load_checked_rulebase(self.directory, snapshot)  # compiles once
+            except RulesError as exc:
+                self._reject(digest, [str(p) for p in exc.problems])
+                return False
             except (CdsError, OSError) as exc:
                 self._reject(digest, [str(exc)])
                 return False
@@ -104,15 +102,6 @@ class RuleBaseHolder:
 
     def close(self) -> None:
         self._current.close()
-
-
-_COPY = "\0rules\0"
-
-
-def _problems_in(copy: Path) -> list[Problem]:
-    """``rules check`` of the materialised snapshot, its path replaced by a marker the
-    caller swaps for the real directory (the copy is gone by then)."""
-    return [Problem(p.where.replace(str(copy), _COPY), p.message) for p in check_rules_dir(copy)]
 
 
 async def watch_rules(holder: RuleBaseHolder, interval: float) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Build the rule value-set files in rules/valuesets/ from shared/terminology.
+"""Build the rule value-set files in rules/valuesets/ from terminology/ (in the repository).
 
-Inputs (see shared/terminology/README.md):
+Inputs (see terminology/README.md and terminology/PROVENANCE.md):
   medications.tsv   one row per ingredient: class, RxNorm IN RXCUIs, ATC codes, source
   conditions.tsv    one row per clinical concept: SNOMED CT and ICD-10-CM codes, source
   vsac/*.json       VSAC ValueSet expansions with product-level (SCD/SBD/pack) RxNorm codes
@@ -29,20 +29,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stdnum import verhoeff
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TERMINOLOGY = REPO_ROOT.parent / "shared" / "terminology"
+DEFAULT_TERMINOLOGY = REPO_ROOT / "terminology"  # copied in; see terminology/PROVENANCE.md
 DEFAULT_OUT = REPO_ROOT / "rules" / "valuesets"
 
 SCRIPT_NAME = "scripts/build_valuesets.py"
-INPUT_LABEL = "shared/terminology"
+INPUT_LABEL = "terminology"
 
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED_SYSTEM = "http://snomed.info/sct"
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 
-# Drug classes whose members can provoke or worsen RLS / akathisia.
-PROVOKING_CLASSES = frozenset({"antipsychotic", "antidepressant", "lithium", "dopamine_antagonist"})
-NON_PROVOKING_CLASSES = frozenset({"dopaminergic_rls_treatment", "other"})
+# A drug's role comes from rules/valuesets/drug_roles.tsv (written by rule authors, with a
+# source for each), not from its class: the build never overwrites that file.
+ROLES = frozenset({"provoking", "not_provoking", "treatment", "uncertain"})
+ROLE_COLUMNS = ("ingredient", "drug_class", "subclass", "role", "source")
 
 MEDICATION_COLUMNS = (
     "ingredient",
@@ -69,12 +72,13 @@ DRUGS_HEADER = (
     "ingredient",
     "drug_class",
     "subclass",
-    "provoking",
+    "role",
     "rxnorm_ingredient",
     "atc",
     "brands",
     "verified",
     "source",
+    "role_source",
 )
 PRODUCTS_HEADER = ("rxnorm_code", "display", "ingredients", "brand", "valuesets")
 # Clinical re-filing of source categories, each with its reason.
@@ -113,14 +117,18 @@ def read_tsv(path: Path, expected_columns: Sequence[str]) -> list[dict[str, str]
     """Read a plain tab-separated file (no quoting) whose header must equal expected_columns."""
     if not path.is_file():
         raise InputError(f"missing input file {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines:
+    numbered = [
+        (n, line)
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if not line.startswith("# ")
+    ]
+    if not numbered:
         raise InputError(f"{path} is empty")
-    header = lines[0].split("\t")
+    header = numbered[0][1].split("\t")
     if tuple(header) != tuple(expected_columns):
         raise InputError(f"{path}: unexpected header {header!r}, expected {list(expected_columns)}")
     rows: list[dict[str, str]] = []
-    for number, line in enumerate(lines[1:], start=2):
+    for number, line in numbered[1:]:
         if not line.strip():
             continue
         cells = line.split("\t")
@@ -380,50 +388,39 @@ def brands_by_ingredient(
     return brands
 
 
-# Verhoeff dihedral-group tables; SNOMED CT identifiers end in a Verhoeff check digit.
-_VERHOEFF_D = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
-    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
-    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
-    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_VERHOEFF_P = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
-    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
-    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
-    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
-
-
-def verhoeff_ok(digits: str) -> bool:
-    check = 0
-    for position, char in enumerate(reversed(digits)):
-        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(char)]]
-    return check == 0
-
-
 def check_codes(codes: Iterable[str], pattern: re.Pattern[str], what: str, where: str) -> None:
     """Warn about codes that look malformed; they are still written as given."""
     for code in codes:
         if not pattern.match(code):
             warn(f"{where}: {what} code {code!r} has an unexpected format (kept as given)")
-        elif pattern is SNOMED_RE and not verhoeff_ok(code):
+        elif pattern is SNOMED_RE and not verhoeff.is_valid(code):
             warn(f"{where}: SNOMED CT code {code!r} fails its check digit (kept as given)")
 
 
+def read_roles(path: Path) -> dict[str, dict[str, str]]:
+    """drug_roles.tsv by lower-case ingredient; a row without a role or source is an error."""
+    roles: dict[str, dict[str, str]] = {}
+    for row in read_tsv(path, ROLE_COLUMNS):
+        name = row["ingredient"].strip().lower()
+        if row["role"] not in ROLES:
+            raise InputError(
+                f"{path.name}: {name}: role {row['role']!r} is not one of {sorted(ROLES)}"
+            )
+        if not row["source"].strip():
+            raise InputError(f"{path.name}: {name}: no source for its role")
+        if name in roles:
+            raise InputError(f"{path.name}: ingredient {name!r} appears twice")
+        roles[name] = row
+    return roles
+
+
 def build_drug_rows(
-    medications: Sequence[dict[str, str]], brands: dict[str, set[str]]
+    medications: Sequence[dict[str, str]],
+    brands: dict[str, set[str]],
+    roles: dict[str, dict[str, str]],
 ) -> list[list[str]]:
+    """One row per ingredient of medications.tsv, plus the drugs drug_roles.tsv adds by
+    name (no codes); every row takes its role and role source from drug_roles.tsv."""
     rows: list[list[str]] = []
     seen: set[str] = set()
     for med in medications:
@@ -431,9 +428,9 @@ def build_drug_rows(
         if ingredient.lower() in seen:
             raise InputError(f"medications.tsv: ingredient {ingredient!r} appears twice")
         seen.add(ingredient.lower())
-        drug_class = med["drug_class"]
-        if drug_class not in PROVOKING_CLASSES | NON_PROVOKING_CLASSES:
-            warn(f"medications.tsv: {ingredient}: unknown drug_class {drug_class!r}; provoking=no")
+        role = roles.get(ingredient.lower())
+        if role is None:
+            raise InputError(f"drug_roles.tsv: no role for {ingredient!r} of medications.tsv")
         rxcuis = split_codes(med["rxnorm_in_rxcui"])
         atcs = split_codes(med["atc_code"])
         check_codes(rxcuis, RXCUI_RE, "RxNorm", f"medications.tsv {ingredient}")
@@ -441,14 +438,36 @@ def build_drug_rows(
         rows.append(
             [
                 ingredient,
-                drug_class,
-                med["subclass"],
-                "yes" if drug_class in PROVOKING_CLASSES else "no",
+                role["drug_class"] or med["drug_class"],
+                role["subclass"] or med["subclass"],
+                role["role"],
                 ";".join(rxcuis),
                 ";".join(atcs),
                 ";".join(sorted(brands.get(ingredient.lower(), set()))),
                 med["verified"],
                 med["source"],
+                role["source"],
+            ]
+        )
+    for name, role in roles.items():
+        if name in seen:
+            continue
+        if not role["drug_class"]:
+            raise InputError(
+                f"drug_roles.tsv: {name} is not in medications.tsv: give its drug_class"
+            )
+        rows.append(
+            [
+                name,
+                role["drug_class"],
+                role["subclass"],
+                role["role"],
+                "",
+                "",
+                "",
+                "name only",
+                "drug_roles.tsv",
+                role["source"],
             ]
         )
     rows.sort(key=lambda row: row[0].lower())
@@ -533,16 +552,17 @@ def write_tsv(
 def common_comments(description: Sequence[str], inputs: Sequence[str]) -> list[str]:
     return [
         *description,
-        f"Generated by {SCRIPT_NAME} from {INPUT_LABEL}/:",
-        *(f"  {INPUT_LABEL}/{name}" for name in inputs),
-        f"Rule authors may edit this file by hand; re-running {SCRIPT_NAME} regenerates it",
-        "from the inputs, so carry lasting changes into shared/terminology as well.",
+        f"Generated by {SCRIPT_NAME} from:",
+        *(f"  {name if name.startswith('rules/') else f'{INPUT_LABEL}/{name}'}" for name in inputs),
+        f"Do not edit by hand: re-running {SCRIPT_NAME} regenerates it. Change a drug's role in",
+        "rules/valuesets/drug_roles.tsv and codes in terminology/ (with their sources).",
         "Every code must be real and traceable to its source; never add an invented code.",
     ]
 
 
-def run(terminology: Path, out: Path) -> int:
+def run(terminology: Path, out: Path, roles_path: Path | None = None) -> int:
     medications = read_tsv(terminology / "medications.tsv", MEDICATION_COLUMNS)
+    roles = read_roles(roles_path or out / "drug_roles.tsv")
     conditions = read_tsv(terminology / "conditions.tsv", CONDITION_COLUMNS)
     vsac_paths = sorted((terminology / "vsac").glob("*.json"))
     if not vsac_paths:
@@ -562,7 +582,7 @@ def run(terminology: Path, out: Path) -> int:
         )
 
     brands = brands_by_ingredient(products, matcher)
-    drug_rows = build_drug_rows(medications, brands)
+    drug_rows = build_drug_rows(medications, brands, roles)
     product_rows = [
         [p.code, p.display, ";".join(p.ingredients), p.brand, ";".join(sorted(p.valuesets))]
         for p in products
@@ -573,13 +593,13 @@ def run(terminology: Path, out: Path) -> int:
         out / "drugs.tsv",
         common_comments(
             [
-                "drugs.tsv: one row per ingredient of medications.tsv, with its drug class,",
-                "whether it can provoke RLS / akathisia (provoking: antipsychotic, antidepressant,",
-                "lithium, dopamine_antagonist), its RxNorm ingredient RXCUIs and ATC codes",
-                "(';'-separated, first is primary) and the brands of its single-ingredient SBDs",
-                "found in the VSAC expansions.",
+                "drugs.tsv: one row per ingredient of medications.tsv (and per drug that",
+                "drug_roles.tsv adds by name, without codes), with its drug class, its role in",
+                "restless syndromes and the source of that role (from drug_roles.tsv), its RxNorm",
+                "ingredient RXCUIs and ATC codes (';'-separated, first is primary) and the brands",
+                "of its single-ingredient SBDs found in the VSAC expansions.",
             ],
-            ["medications.tsv", *vsac_names],
+            ["medications.tsv", *vsac_names, "rules/valuesets/drug_roles.tsv"],
         ),
         DRUGS_HEADER,
         drug_rows,
@@ -631,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         default=DEFAULT_TERMINOLOGY,
         help="directory with medications.tsv, conditions.tsv and vsac/*.json "
-        "(default: ../shared/terminology relative to the repository root)",
+        "(default: terminology/ in the repository)",
     )
     parser.add_argument(
         "--out",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from cds.app import create_app
 from cds.engine import runtime
 from cds.errors import EngineError, RulesError
-from cds.settings import Settings
+from cds.settings import Settings, bundled_rules_dir
 from tests.hooks.support import (
     TestClient,
     assert_cards_response,
@@ -57,6 +58,20 @@ def test_an_invalid_rules_directory_stops_start_up(tmp_path: Path) -> None:
 
     with pytest.raises(RulesError), TestClient(app):
         pass
+
+
+def test_create_app_refuses_what_rules_check_refuses(tmp_path: Path) -> None:
+    """However uvicorn is started (``cds.app:create_app --factory`` included), start-up
+    runs the checks ``serve`` runs: a malformed value-set code compiles but stops it."""
+    rules = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), rules)
+    drugs = rules / "valuesets" / "drugs.tsv"
+    drugs.write_text(drugs.read_text(encoding="utf-8").replace("\tN05AL05", "\tN05AL5"), "utf-8")
+    app = create_app(Settings(rules_dir=rules))
+
+    with pytest.raises(RulesError) as raised, TestClient(app):
+        pass
+    assert any("malformed ATC code 'N05AL5'" in p.message for p in raised.value.problems)
 
 
 def test_card_source_and_override_system_come_from_settings(rules_dir: Path) -> None:

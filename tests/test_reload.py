@@ -9,11 +9,13 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from cds import reload as reload_module
+from cds import rulebase as rulebase_module
 from cds.app import create_app
 from cds.engine import runtime
 from cds.errors import EngineError
@@ -83,13 +85,42 @@ def test_an_invalid_edit_keeps_the_old_rules_and_is_not_retried(
 
     calls: list[Path] = []
 
-    def counting_check(directory: Path) -> list[object]:
+    def counting_load(directory: Path) -> object:
         calls.append(directory)
-        return []
+        raise AssertionError("must not be called")
 
-    monkeypatch.setattr(reload_module, "check_rules_dir", counting_check)
+    monkeypatch.setattr(reload_module, "load_checked_rulebase", counting_load)
     assert holder.reload_if_changed() is False
     assert calls == []  # the same broken contents are not checked again
+
+
+def test_a_reload_compiles_the_rules_once(
+    holder: RuleBaseHolder, rules_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[int] = []
+    real = getattr(rulebase_module, "compile_rules")  # noqa: B009 (not in __all__)
+
+    def counting_compile(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rulebase_module, "compile_rules", counting_compile)
+    _edit(rules_copy / "40-drug-induced-restless-syndrome.yaml", SUMMARY, EDITED)
+    assert holder.reload_if_changed() is True
+    assert len(compiled) == 1
+
+
+def test_a_value_set_problem_is_refused_on_reload(
+    holder: RuleBaseHolder, rules_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reload refuses what ``rules check`` refuses, not only what compiles."""
+    old = holder.current
+    _edit(rules_copy / "valuesets" / "drugs.tsv", "\tN05AL05", "\tN05AL5")
+    with caplog.at_level(logging.ERROR, logger="cds.reload"):
+        assert holder.reload_if_changed() is False
+    assert holder.current is old
+    assert "drugs.tsv:" in caplog.text
+    assert "malformed ATC code 'N05AL5'" in caplog.text
 
 
 def test_a_session_in_flight_keeps_its_ruleset_until_it_ends(

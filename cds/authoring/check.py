@@ -11,48 +11,44 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from pydantic import ValidationError
+from stdnum import verhoeff
 
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
 from cds.facts.phrases import PhraseFile
-from cds.rulebase import PHRASES_FILE, compile_directory
+from cds.facts.terminology import ROLES
+from cds.rulebase import (
+    PHRASES_FILE,
+    RuleBase,
+    Snapshot,
+    compile_directory,
+    from_snapshot,
+    load_rulebase,
+    take_snapshot,
+)
 
-__all__ = ["check_rules_dir"]
+__all__ = ["check_rules_dir", "load_checked_rulebase"]
 
 _RXCUI = re.compile(r"^[0-9]{1,9}$")
 _ATC = re.compile(r"^[A-Z][0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?$")
 _SNOMED = re.compile(r"^[1-9][0-9]{5,17}$")
 _ICD10CM = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+_MIN_SOURCE = 20
+"""Characters a role's source needs at least: a citation, not a placeholder."""
 _SYSTEMS = {
     "http://snomed.info/sct": "snomed",
     "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm",
 }
 
-# Verhoeff tables: SNOMED CT identifiers end in a Verhoeff check digit
-_MUL = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6], [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-]  # fmt: skip
-_PERM = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2], [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-]  # fmt: skip
-
 
 def verhoeff_valid(number: str) -> bool:
-    """Whether a digit string ends in a correct Verhoeff check digit (SNOMED CT ids)."""
-    check = 0
-    for i, digit in enumerate(reversed(number)):
-        check = _MUL[check][_PERM[i % 8][int(digit)]]
-    return check == 0
+    """Whether a digit string ends in a correct Verhoeff check digit (SNOMED CT ids);
+    python-stdnum's implementation, the one the value-set build script uses too."""
+    return bool(verhoeff.is_valid(number))
 
 
 def check_rules_dir(rules_dir: Path) -> list[Problem]:
@@ -65,6 +61,30 @@ def check_rules_dir(rules_dir: Path) -> list[Problem]:
     problems.extend(_check_phrases(rules_dir / PHRASES_FILE))
     problems.extend(_check_valuesets(rules_dir / "valuesets"))
     return problems
+
+
+def load_checked_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase:
+    """The rule base, after every check ``rules check`` makes, compiling the rules once.
+
+    ``serve``, ``create_app`` (however uvicorn is started) and the reload watcher all come
+    through here, so none of them serves what ``rules check`` would refuse.
+    """
+    files = take_snapshot(rules_dir) if snapshot is None else snapshot
+    problems = from_snapshot(files, rules_dir, partial(_file_problems, rules_dir))
+    try:
+        rulebase = load_rulebase(rules_dir, files)
+    except RulesError as exc:
+        raise RulesError([*exc.problems, *problems]) from exc
+    if problems:
+        rulebase.close()
+        raise RulesError(problems)
+    return rulebase
+
+
+def _file_problems(rules_dir: Path, copy: Path) -> list[Problem]:
+    """Phrase and value-set problems of a snapshot's copy, named by the real directory."""
+    found = [*_check_phrases(copy / PHRASES_FILE), *_check_valuesets(copy / "valuesets")]
+    return [Problem(p.where.replace(str(copy), str(rules_dir)), p.message) for p in found]
 
 
 def _check_phrases(path: Path) -> list[Problem]:
@@ -117,6 +137,7 @@ def _read(path: Path, columns: tuple[str, ...], problems: list[Problem]) -> Iter
 def _check_valuesets(directory: Path) -> list[Problem]:
     checker = _ValueSetChecker(directory)
     checker.drugs()
+    checker.roles()
     checker.products()
     checker.brands()
     checker.conditions()
@@ -126,7 +147,8 @@ def _check_valuesets(directory: Path) -> list[Problem]:
 class _ValueSetChecker:
     """One pass over the value-set files; ingredients of drugs.tsv are the reference."""
 
-    DRUGS = ("ingredient", "drug_class", "provoking", "rxnorm_ingredient", "atc")
+    DRUGS = ("ingredient", "drug_class", "role", "rxnorm_ingredient", "atc", "role_source")
+    ROLES = ("ingredient", "drug_class", "subclass", "role", "source")
     PRODUCTS = ("rxnorm_code", "display", "ingredients")
     BRANDS = ("brand", "ingredient")
     CONDITIONS = ("category", "concept", "system", "code")
@@ -136,6 +158,7 @@ class _ValueSetChecker:
         self.problems: list[Problem] = []
         self.ingredients: dict[str, int] = {}
         self._owners: dict[tuple[str, str], str] = {}
+        self.roles_in_drugs: dict[str, tuple[int, str]] = {}
 
     def _at(self, path: Path, line: int, columns: tuple[str, ...], column: str, msg: str) -> None:
         self.problems.append(Problem(f"{path}:{line}:{columns.index(column) + 1}", msg))
@@ -155,8 +178,9 @@ class _ValueSetChecker:
             name = row["ingredient"].strip().lower()
             if (first := self._repeats(self.ingredients, name, line)) is not None:
                 self._at(path, line, self.DRUGS, "ingredient", f"'{name}' repeats line {first}")
-            if row["provoking"] not in ("yes", "no"):
-                self._at(path, line, self.DRUGS, "provoking", "provoking is 'yes' or 'no'")
+            if row["role"] not in ROLES:
+                self._at(path, line, self.DRUGS, "role", f"role is one of {', '.join(ROLES)}")
+            self.roles_in_drugs[name] = (line, row["role"])
             for column, pattern, what in (
                 ("rxnorm_ingredient", _RXCUI, "RxNorm"),
                 ("atc", _ATC, "ATC"),
@@ -171,6 +195,35 @@ class _ValueSetChecker:
             return f"malformed {what} code '{code}'"
         other = self._owners.setdefault((what, code), owner)
         return f"{what} code '{code}' also belongs to {other}" if other != owner else ""
+
+    def roles(self) -> None:
+        """drug_roles.tsv, the authors' sourced roles: every row cites a source, and
+        drugs.tsv (built from it) agrees, so a hand edit of drugs.tsv cannot drift."""
+        path, rows = self._rows("drug_roles.tsv", self.ROLES)
+        seen: dict[str, int] = {}
+        for line, row in rows:
+            name = row["ingredient"].strip().lower()
+            if (first := self._repeats(seen, name, line)) is not None:
+                self._at(path, line, self.ROLES, "ingredient", f"'{name}' repeats line {first}")
+            if row["role"] not in ROLES:
+                self._at(path, line, self.ROLES, "role", f"role is one of {', '.join(ROLES)}")
+            if len(row["source"].strip()) < _MIN_SOURCE:
+                msg = f"'{name}' has no source for its role (a guideline, review or label)"
+                self._at(path, line, self.ROLES, "source", msg)
+            built = self.roles_in_drugs.get(name)
+            if built is None:
+                msg = f"'{name}' is not in drugs.tsv: run scripts/build_valuesets.py"
+                self._at(path, line, self.ROLES, "ingredient", msg)
+            elif built[1] != row["role"]:
+                msg = (
+                    f"drugs.tsv line {built[0]} says '{built[1]}': drugs.tsv is out of date, "
+                    "run scripts/build_valuesets.py"
+                )
+                self._at(path, line, self.ROLES, "role", msg)
+        for name, (line, _) in self.roles_in_drugs.items():
+            if name not in seen:
+                msg = f"'{name}' has no row in drug_roles.tsv (its role and source)"
+                self._at(self.directory / "drugs.tsv", line, self.DRUGS, "ingredient", msg)
 
     def products(self) -> None:
         path, rows = self._rows("drug_products.tsv", self.PRODUCTS)

@@ -185,11 +185,11 @@ def _suggestions(
     0.4 g/day), else from the ordered dose; each becomes an ``update`` of the draft.
     """
     draft = ctx.draft_orders.get(str(values.get(spec.order)))
-    ordered = values.get("mg_per_day")
+    ordered = values.get(spec.dose)
     if draft is None or not isinstance(ordered, int | float) or ordered <= 0:
         return []
     fraction = float(spec.fraction)  # config names are resolved by the rules compiler
-    current = values.get("current_mg")
+    current = values.get(spec.current_dose) if spec.current_dose else None
     targets: list[tuple[str, float]] = []
     if isinstance(current, int | float) and 0 < current < ordered:
         targets.append(

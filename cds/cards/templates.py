@@ -7,6 +7,7 @@ the engine's rule compiler checks every placeholder is supplied. Strict on purpo
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Annotated, Literal
 
@@ -21,6 +22,7 @@ __all__ = [
     "SuggestionSpec",
     "SuppressionSpec",
     "placeholders",
+    "sentence_problems",
 ]
 
 MAX_SUMMARY_LENGTH = 139
@@ -51,13 +53,29 @@ class SuggestionSpec(_Strict):
     """A change the clinician can accept; the card renderer builds its FHIR action.
 
     ``reduce-dose`` rewrites the draft MedicationRequest bound as ``order`` with each
-    dose lowered by ``fraction`` (a number or a ``config.`` name).
+    dose lowered by ``fraction`` (a number or a ``config.`` name). The card values it
+    reads are declared here (``order``, ``dose``, ``current_dose``) and the rules
+    compiler checks every card rule using the template supplies them, so no card loses
+    its suggestions to a value the rule never passed.
     """
 
     kind: Literal["reduce-dose"]
     label: str = Field(min_length=3, max_length=120)
     fraction: Annotated[float, Field(gt=0, lt=1)] | str
     order: str = Field(default="order", description="card value holding the draft's reference")
+    dose: str = Field(default="mg_per_day", description="card value: the ordered mg/day")
+    current_dose: str | None = Field(
+        default="current_mg",
+        description="card value: the current mg/day (null: suggest from the ordered dose)",
+    )
+
+    @property
+    def inputs(self) -> set[str]:
+        """The card values the suggestion reads."""
+        names = {self.order, self.dose}
+        if self.current_dose is not None:
+            names.add(self.current_dose)
+        return names
 
 
 class Section(_Strict):
@@ -98,3 +116,31 @@ class CardTemplate(_Strict):
 def placeholders(text: str) -> set[str]:
     """Names used as ``{name}`` or ``{name:fmt}`` in a format string."""
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"\u201d)]*\s+|\n\s*\n")
+_NOT_AN_END = ("e.g.", "i.e.", "al.", "vs.", "approx.")
+_LEAD = re.compile(r"^[\s*_\"\u201c(>-]*")
+
+
+def sentence_problems(text: str) -> list[str]:
+    """Sentences of a card text that start with a lower-case letter or a placeholder.
+
+    A placeholder's value (an ingredient such as "sertraline", record text) may be lower
+    case, so a sentence must not begin with one: the card would read "sertraline is...".
+    """
+    problems = []
+    start = 0
+    for match in [*_SENTENCE_END.finditer(text), None]:
+        end = match.start() if match else len(text)
+        sentence = text[start:end]
+        if match is not None and sentence.rstrip().endswith(_NOT_AN_END):
+            continue  # an abbreviation, not the end of a sentence
+        head = _LEAD.sub("", sentence, count=1)
+        if head.startswith("{"):
+            name = head[1:].split("}", 1)[0].split(":", 1)[0]
+            problems.append(f"a sentence starts with {{{name}}}, whose value may be lower case")
+        elif head[:1].islower():
+            problems.append(f"a sentence starts with a lower-case letter: {head[:30]!r}")
+        start = match.end() if match else len(text)
+    return problems

@@ -22,6 +22,7 @@ from cds.cards.templates import (
     CardTemplate,
     EvidenceSource,
     placeholders,
+    sentence_problems,
 )
 from cds.engine.expressions import Const, ExpressionError, Ref, Value, parse_value
 from cds.engine.runtime import GATE_FACT, end_rule_name
@@ -85,7 +86,10 @@ def compile_rules(
             if name in cards:
                 problems.append(located.problem(("cards", name), f"card '{name}' defined twice"))
             cards[name] = template
-        for source in rule_file.sources:
+        for k, source in enumerate(rule_file.sources):
+            if source.id in sources:
+                msg = f"source '{source.id}' defined twice"
+                problems.append(located.problem(("sources", k, "id"), msg))
             sources[source.id] = source
         for i, rule in enumerate(rule_file.rules):
             if rule.id in seen_rules:
@@ -421,7 +425,7 @@ def _template_names(template: CardTemplate) -> set[str]:
         names |= placeholders(section.text) - {"list"}
     names.update(template.dedupe_on)
     if template.suggestion:
-        names.add(template.suggestion.order)
+        names |= template.suggestion.inputs
     return names
 
 
@@ -443,9 +447,13 @@ def _check_cards(
         for key, text in (("summary", template.summary), ("detail", template.detail)):
             if (message := _format_problem(text)) is not None:
                 problems.append(located.problem(("cards", name, key), message))
+            for message in sentence_problems(text):
+                problems.append(located.problem(("cards", name, key), message))
         for k, section in enumerate(template.sections):
             where = ("cards", name, "sections", k)
             if (message := _format_problem(section.text)) is not None:
+                problems.append(located.problem((*where, "text"), message))
+            for message in sentence_problems(section.text):
                 problems.append(located.problem((*where, "text"), message))
             attrs = schema.get(section.fact)
             if attrs is None:

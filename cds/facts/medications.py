@@ -132,6 +132,7 @@ def medication_facts(
             drug_class=match.drug.drug_class,
             subclass=match.drug.subclass,
             provoking=match.drug.provoking,
+            role=match.drug.role,
             status=order.status,
             draft=draft,
             current=current,

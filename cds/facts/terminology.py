@@ -18,6 +18,7 @@ from pathlib import Path
 __all__ = [
     "ATC",
     "ICD10CM",
+    "ROLES",
     "RXNORM",
     "SNOMED",
     "ConditionConcept",
@@ -34,12 +35,22 @@ SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
+ROLES = ("provoking", "not_provoking", "treatment", "uncertain")
+"""A drug's role in restless syndromes (``drugs.tsv`` ``role``, sourced in
+``drug_roles.tsv``): only ``provoking`` drugs get dose reviews; ``uncertain`` ones an
+observation at most."""
+
+
 @dataclass(frozen=True)
 class Drug:
     ingredient: str
     drug_class: str
     subclass: str
-    provoking: bool
+    role: str
+
+    @property
+    def provoking(self) -> bool:
+        return self.role == "provoking"
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,10 @@ class Terminology:
         names: dict[str, str] = {}
         for row in _rows(directory / "drugs.tsv"):
             name = row["ingredient"].strip().lower()
-            drugs[name] = Drug(name, row["drug_class"], row["subclass"], row["provoking"] == "yes")
+            role = row["role"]
+            if role not in ROLES:
+                raise ValueError(f"drugs.tsv: {name}: role {role!r} is not one of {ROLES}")
+            drugs[name] = Drug(name, row["drug_class"], row["subclass"], role)
             names[name] = name
             for brand in _split(row.get("brands")):
                 names[brand.lower()] = name

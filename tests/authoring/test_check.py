@@ -85,3 +85,53 @@ def test_cli_exit_status(rules_copy: Path) -> None:
     bad = runner.invoke(main, ["rules", "check", str(rules_copy)])
     assert bad.exit_code == 1
     assert "malformed snomed code" in bad.output
+
+
+def _role_line(text: str, ingredient: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"{ingredient}\t"))
+
+
+def test_a_drug_role_without_a_source_is_refused(rules_copy: Path) -> None:
+    """Issue 10: ``rules check`` refuses a drug row without a source."""
+    path = rules_copy / "valuesets" / "drug_roles.tsv"
+    text = path.read_text(encoding="utf-8")
+    row = _role_line(text, "trazodone")
+    unsourced = "\t".join([*row.split("\t")[:4], ""])
+    line = _edit(path, row, unsourced)
+    problems = [str(p) for p in check_rules_dir(rules_copy)]
+    assert problems == [
+        f"{path}:{line}:5: 'trazodone' has no source for its role (a guideline, review or label)"
+    ]
+    result = CliRunner().invoke(main, ["rules", "check", str(rules_copy)])
+    assert result.exit_code != 0
+    assert "no source for its role" in result.output
+
+
+def test_an_unknown_role_is_refused(rules_copy: Path) -> None:
+    path = rules_copy / "valuesets" / "drug_roles.tsv"
+    row = _role_line(path.read_text(encoding="utf-8"), "bupropion")
+    line = _edit(path, row, row.replace("\tnot_provoking\t", "\tsafe\t"))
+    problems = [str(p) for p in check_rules_dir(rules_copy)]
+    assert f"{path}:{line}:4: role is one of provoking, not_provoking, treatment, uncertain" in (
+        problems
+    )
+
+
+def test_a_hand_edited_drugs_tsv_role_is_reported_as_out_of_date(rules_copy: Path) -> None:
+    """drugs.tsv is built from drug_roles.tsv: editing its role alone would be undone by the
+    next rebuild, so the check says where the role belongs."""
+    drugs = rules_copy / "valuesets" / "drugs.tsv"
+    row = _role_line(drugs.read_text(encoding="utf-8"), "bupropion")
+    _edit(drugs, row, row.replace("\tnot_provoking\t", "\tprovoking\t"))
+    problems = [str(p) for p in check_rules_dir(rules_copy)]
+    (problem,) = problems
+    assert "drug_roles.tsv" in problem
+    assert "drugs.tsv is out of date, run scripts/build_valuesets.py" in problem
+
+
+def test_a_drug_without_a_role_row_is_refused(rules_copy: Path) -> None:
+    roles = rules_copy / "valuesets" / "drug_roles.tsv"
+    row = _role_line(roles.read_text(encoding="utf-8"), "mianserin")
+    _edit(roles, row + "\n", "")
+    problems = [str(p) for p in check_rules_dir(rules_copy)]
+    assert any("'mianserin' has no row in drug_roles.tsv" in p for p in problems)

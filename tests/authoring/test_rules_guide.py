@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,25 @@ from cds.authoring.ruletests import run_rule_cases
 from cds.facts import PhraseBook, Terminology
 from cds.rulebase import load_rulebase
 from cds.settings import bundled_rules_dir
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 GUIDE = Path(__file__).resolve().parents[2] / "RULES.md"
+
+
+def _build_valuesets(argv: list[str]) -> int:
+    """scripts/build_valuesets.py, run as the guide tells the author to."""
+    spec = importlib.util.spec_from_file_location(
+        "build_valuesets", ROOT / "scripts" / "build_valuesets.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    result: int = module.main(argv)
+    return result
+
+
 NEW_FILE = re.compile(r"```yaml\n# file: (?P<path>\S+)\n(?P<body>.*?)```", re.DOTALL)
 
 
@@ -29,11 +47,12 @@ def guided_rules(tmp_path: Path) -> Path:
     for block in NEW_FILE.finditer(guide):
         path = target.parent / block["path"]
         path.write_text(f"# file: {block['path']}\n{block['body']}", encoding="utf-8")
-    drugs = target / "valuesets" / "drugs.tsv"
-    row = "promethazine\tother\tantihistamine (phenothiazine H1; weak D2 antagonist)\tyes\t"
-    assert row.rstrip("\t") in guide
-    text = drugs.read_text(encoding="utf-8")
-    drugs.write_text(text.replace(row.replace("\tyes\t", "\tno\t"), row), encoding="utf-8")
+    roles = target / "valuesets" / "drug_roles.tsv"
+    (row,) = [line for line in guide.splitlines() if line.startswith("trazodone\t")]
+    text = roles.read_text(encoding="utf-8")
+    (old,) = [line for line in text.splitlines() if line.startswith("trazodone\t")]
+    roles.write_text(text.replace(old, row), encoding="utf-8")
+    assert _build_valuesets(["--out", str(target / "valuesets")]) == 0
     phrases = target / "phrases.yaml"
     assert '"must move", fidgety,' in guide
     text = phrases.read_text(encoding="utf-8")
@@ -60,7 +79,7 @@ def test_the_worked_example_checks_and_passes_its_tests(guided_rules: Path) -> N
 
 def test_the_drug_and_phrase_edits_take_effect(guided_rules: Path) -> None:
     terminology = Terminology.load(guided_rules / "valuesets")
-    assert terminology.drugs["promethazine"].provoking is True
+    assert terminology.drugs["trazodone"].provoking is True
     phrases = PhraseBook.load(guided_rules / "phrases.yaml")
     assert "urge_to_move" in phrases.read("legs feel fidgety in the evening").features
     assert "urge_to_move" not in phrases.read("not fidgety").features

@@ -136,7 +136,7 @@ def test_no_derived_facts_no_section(bundled_rules: RuleBase) -> None:
     assert "Also on record" not in text
     assert "Higher risk" not in text
     assert text == detail(bundled_rules, {})
-    assert text.endswith("the order is unchanged\nunless you accept a suggestion.")
+    assert text.endswith("Advisory only: this card does not change\nthe order.")
 
 
 @pytest.mark.parametrize(
@@ -204,3 +204,21 @@ def test_akathisia_card_has_no_section(bundled_rules: RuleBase) -> None:
     outcome = Outcome("akathisia.on-provoking-drug", "akathisia", values)
     (card,) = render_cards([outcome], context(bundled_rules, derived))
     assert "Also on record" not in card["detail"]
+
+
+def test_no_card_text_promises_a_suggestion_to_accept(bundled_rules: RuleBase) -> None:
+    """Issue 14: a card may arrive without suggestions (no dose on the draft, no draft), so
+    no template text tells the clinician to accept one."""
+    for name, template in bundled_rules.compiled.cards.items():
+        texts = [template.summary, template.detail, *(s.text for s in template.sections)]
+        assert not any("accept" in text.lower() for text in texts), name
+
+
+def test_published_case_reads_as_background_not_as_this_patients_dose(
+    bundled_rules: RuleBase,
+) -> None:
+    """Issue 14: the case report's amisulpride doses are not offered as this patient's."""
+    for name, template in bundled_rules.compiled.cards.items():
+        if "Sun et al. 2022" in template.detail and "published" in template.detail:
+            assert "Background, not a dose for this patient" in template.detail, name
+            assert "g/day" not in template.detail, name

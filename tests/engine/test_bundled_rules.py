@@ -587,7 +587,7 @@ def test_skin_lesion_in_another_region_does_not_silence(
 
 
 def test_skin_lesion_of_unspecified_region_silences(engine: RuleEngine) -> None:
-    """BUG (cds.engine.compiler ``in`` / durable-rules): ``region: {in: [complaint.region,
+    """Regression (cds.engine.compiler ``in`` / durable-rules): ``region: {in: [complaint.region,
     unspecified]}`` compiles to an ``$or`` of a join and a literal, and durable-rules
     2.0.28 evaluates only the join branch (jruizgit/rules#308), so a rash coded without
     a body site never silences a card; every ``absent: skin_explanation`` in

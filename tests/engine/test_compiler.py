@@ -218,6 +218,18 @@ LOCATED_CASES = {
         "day: {gte: e.day - e.day}",
         "difference",
     ),
+    "sentence starting with a placeholder": (
+        '    detail: "Something about {drug}."\n',
+        '    detail: "Something about it. {drug} is lower case."\n',
+        "detail:",
+        "a sentence starts with {drug}, whose value may be lower case",
+    ),
+    "sentence starting in lower case": (
+        '    summary: "About {drug}"\n',
+        '    summary: "about {drug}"\n',
+        "summary:",
+        "a sentence starts with a lower-case letter",
+    ),
     "unknown evidence source": (
         '    detail: "Something about {drug}."\n',
         '    detail: "Something about {drug}."\n    sources: [nobody-2020]\n',
@@ -332,7 +344,7 @@ def test_every_section_problem_is_reported(tmp_path: Path) -> None:
     ],
 )
 def test_section_text_placeholders_are_checked(tmp_path: Path, text: str) -> None:
-    """BUG (cds.engine.compiler._check_cards): a section's text is never parsed at
+    """Regression (cds.engine.compiler._check_cards): a section's text is never parsed at
     compile time. A misspelt placeholder renders as "not stated"; an unclosed brace or
     a positional field raises in render_cards (ValueError), failing the first request
     whose session derives the fact instead of the rules check."""
@@ -776,3 +788,50 @@ def test_bundled_rules_compile_with_the_base_fact_schema(rules_dir: Path) -> Non
         assert dict(compiled.fact_schema[fact_type]) == attrs
     derived = {r.derive_fact for r in compiled.rules.values() if r.derive_fact}
     assert derived == set(compiled.fact_schema) - set(FACT_SCHEMA)
+
+
+def test_source_id_defined_twice_is_a_problem(tmp_path: Path) -> None:
+    def with_source(label: str) -> str:
+        return f"""\
+        statement: A file defining a source.
+        sources:
+          - id: shared-source
+            label: "{label}"
+            citation: "Someone et al. A paper. Journal. 2020;1:1-2"
+            url: https://example.org/paper
+        rules: []
+        """
+
+    second = with_source("Second definition")
+    problems = problems_of(tmp_path, {"a.yaml": with_source("First"), "b.yaml": second})
+    (problem,) = [p for p in problems if "defined twice" in p.message]
+    path, line, _ = split_where(problem.where)
+    assert path == str(tmp_path / "b.yaml")
+    assert line == line_of(second, "- id: shared-source")
+    assert "shared-source" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("suggestion", "missing"),
+    [
+        ("{kind: reduce-dose, label: Lower it, fraction: 0.5}", "current_mg, mg_per_day, order"),
+        (
+            "{kind: reduce-dose, label: Lower it, fraction: 0.5, order: draft, dose: new_mg,"
+            " current_dose: null}",
+            "draft, new_mg",
+        ),
+    ],
+)
+def test_suggestion_inputs_the_rule_does_not_supply_are_located(
+    tmp_path: Path, suggestion: str, missing: str
+) -> None:
+    text = GOOD.replace(
+        '    detail: "Something about {drug}."\n',
+        f'    detail: "Something about {{drug}}."\n    suggestion: {suggestion}\n',
+    ).replace(
+        "        with:\n          drug: e.drug\n", "        with:  # card\n          drug: e.drug\n"
+    )
+    problems = problems_of(tmp_path, {"r.yaml": text})
+    (problem,) = [p for p in problems if "needs values for" in p.message]
+    assert problem.message == f"card 'drug_card' needs values for: {missing}"
+    assert split_where(problem.where)[1] == line_of(text, "with:  # card")

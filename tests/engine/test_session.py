@@ -69,11 +69,11 @@ cards:
   review:
     indicator: warning
     summary: "Review {drug}"
-    detail: "{region} {days} {dose} {fraction} {note}"
+    detail: "Values: {region} {days} {dose} {fraction} {note}"
   observe:
     indicator: info
     summary: "Observe {drug}"
-    detail: "{dose} {since} {gap}"
+    detail: "Values: {dose} {since} {gap}"
 """
 
 MED_A = {"fact": "med", "drug": "a", "draft": False, "day": 10, "dose": 2.5}
@@ -243,7 +243,7 @@ cards:
   linked:
     indicator: info
     summary: "Linked {drug}"
-    detail: "{region} after {lag} days"
+    detail: "Region {region} after {lag} days"
   plain:
     indicator: info
     summary: "Plain {drug}"

@@ -174,6 +174,7 @@ def test_restless_back_active_order(terminology: Terminology) -> None:
             start_day=epoch_day(dt.date(2026, 10, 22)),
             end_day=None,
             unit_strength_mg=200.0,
+            role="provoking",
         )
     ]
 
@@ -340,6 +341,7 @@ def test_product_code_dosed_in_tablets(terminology: Terminology) -> None:
             start_day=None,
             end_day=None,
             unit_strength_mg=25.0,
+            role="provoking",
         )
     ]
 
@@ -445,6 +447,7 @@ def test_stopped_order_with_its_dates(terminology: Terminology) -> None:
             mg_per_day=400.0,
             start_day=epoch_day(dt.date(2026, 6, 1)),
             end_day=epoch_day(dt.date(2026, 8, 15)),
+            role="provoking",
         )
     ]
 

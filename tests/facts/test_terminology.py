@@ -13,8 +13,6 @@ from cds.facts.terminology import ConditionConcept, Drug, DrugMatch
 from cds.settings import bundled_rules_dir
 from tests.facts.fhir_builders import ATC, ICD10CM, RXNORM, SNOMED
 
-PROVOKING_CLASSES = {"antipsychotic", "antidepressant", "lithium", "dopamine_antagonist"}
-
 
 def _tsv(name: str) -> list[dict[str, str]]:
     path = bundled_rules_dir() / "valuesets" / name
@@ -27,7 +25,7 @@ def _found(matches: list[DrugMatch]) -> list[tuple[str, str]]:
     return [(m.drug.ingredient, m.recognised_by) for m in matches]
 
 
-AMISULPRIDE = Drug("amisulpride", "antipsychotic", "atypical (benzamide)", provoking=True)
+AMISULPRIDE = Drug("amisulpride", "antipsychotic", "atypical (benzamide)", role="provoking")
 
 
 @pytest.mark.parametrize(
@@ -177,13 +175,38 @@ def test_condition_does_not_fire(
     assert terminology.condition(system, code) is None
 
 
-def test_every_drug_row_is_loaded_with_its_provoking_flag(terminology: Terminology) -> None:
+def test_every_drug_row_is_loaded_with_its_sourced_role(terminology: Terminology) -> None:
     rows = _tsv("drugs.tsv")
+    roles = {r["ingredient"]: r for r in _tsv("drug_roles.tsv")}
     assert set(terminology.drugs) == {r["ingredient"] for r in rows}
     for row in rows:
         drug = terminology.drugs[row["ingredient"]]
-        # README: provoking is yes exactly for the provoking classes
-        assert drug.provoking is (row["drug_class"] in PROVOKING_CLASSES), drug
+        # the role is the authors' (drug_roles.tsv, with its source), not the class's
+        assert drug.role == roles[row["ingredient"]]["role"], drug
+        assert drug.provoking is (drug.role == "provoking")
+        assert row["role_source"] == roles[row["ingredient"]]["source"]
+
+
+@pytest.mark.parametrize(
+    ("text", "role"),
+    [
+        ("bupropion XL 150 mg", "not_provoking"),
+        ("trazodone 50 mg at night", "uncertain"),
+        ("promethazine 25 mg", "provoking"),
+        ("diphenhydramine 50 mg", "provoking"),
+        ("hydroxyzine 25 mg", "provoking"),
+        ("mianserin 30 mg", "provoking"),
+        ("flupentixol 3 mg", "provoking"),
+        ("pregabalin 75 mg", "treatment"),
+    ],
+)
+def test_drug_roles_follow_the_evidence_not_the_class(
+    terminology: Terminology, text: str, role: str
+) -> None:
+    """Issue 10: bupropion is advised for people with RLS; trazodone's evidence is mixed;
+    sedating antihistamines worsen RLS (Silber et al. 2021); non-US drugs by name."""
+    (match,) = terminology.match_text([text])
+    assert match.drug.role == role
 
 
 def test_every_product_row_is_recognised(terminology: Terminology) -> None:

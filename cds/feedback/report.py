@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Sequence
 
-from cds.feedback import ReportRow
+from cds.feedback.records import ReportRow
 
 __all__ = ["render_report"]
 
