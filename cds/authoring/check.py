@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
 from cds.facts.phrases import PhraseFile
-from cds.rulebase import PHRASES_FILE, compile_directory
+from cds.rulebase import PHRASES_DIR, compile_directory
 
 __all__ = ["check_rules_dir"]
 
@@ -62,9 +62,16 @@ def check_rules_dir(rules_dir: Path) -> list[Problem]:
         compile_directory(rules_dir)
     except RulesError as exc:
         problems.extend(exc.problems)
-    problems.extend(_check_phrases(rules_dir / PHRASES_FILE))
+    problems.extend(_check_phrase_dir(rules_dir / PHRASES_DIR))
     problems.extend(_check_valuesets(rules_dir / "valuesets"))
     return problems
+
+
+def _check_phrase_dir(directory: Path) -> list[Problem]:
+    """One phrase file per language (``en.yaml`` required), each checked alone."""
+    if not (directory / "en.yaml").is_file():
+        return [Problem(str(directory / "en.yaml"), "missing phrase file")]
+    return [p for path in sorted(directory.glob("*.yaml")) for p in _check_phrases(path)]
 
 
 def _check_phrases(path: Path) -> list[Problem]:

@@ -4,7 +4,7 @@ Knows nothing of HTTP or of durable-rules; its facts are frozen dataclasses, tur
 the engine's flat dicts by ``to_engine``.
 """
 
-from cds.facts.conditions import condition_facts
+from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
 from cds.facts.knowledge import Knowledge
@@ -18,7 +18,7 @@ from cds.facts.model import (
     epoch_day,
     to_engine,
 )
-from cds.facts.phrases import PhraseBook, TextFeatures
+from cds.facts.phrases import PhraseBook, PhraseLibrary, TextFeatures
 from cds.facts.terminology import Terminology
 
 __all__ = [
@@ -29,7 +29,9 @@ __all__ = [
     "Knowledge",
     "MedicationFact",
     "PhraseBook",
+    "PhraseLibrary",
     "Terminology",
+    "TextBudget",
     "TextFeatures",
     "candidate_drugs",
     "condition_facts",

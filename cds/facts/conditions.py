@@ -11,14 +11,32 @@ with the body region their text names, and never complaints.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cds.facts.model import ComplaintFact, FindingFact, epoch_day
-from cds.facts.phrases import PhraseBook
+from cds.facts.phrases import PhraseLibrary
 from cds.facts.terminology import ConditionConcept, Terminology
 
-__all__ = ["condition_facts", "is_candidate", "is_current"]
+__all__ = [
+    "MAX_TEXT_CHARS_PER_REQUEST",
+    "MAX_TEXT_CHARS_PER_RESOURCE",
+    "TextBudget",
+    "condition_facts",
+    "is_candidate",
+    "is_current",
+]
+
+_log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS_PER_RESOURCE = 100_000
+"""Free text read from one Condition (code text, displays, body sites, notes); the rest is
+not read. Complaint descriptions are a few sentences; this keeps a pasted document from
+costing more than ~0.1 s."""
+MAX_TEXT_CHARS_PER_REQUEST = 400_000
+"""Free text read from all Conditions of one request together."""
 
 CURRENT_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -55,13 +73,51 @@ def _concept_texts(concept: Any) -> list[Any]:
     return [concept.get("text"), *(c.get("display") for c in codings)]
 
 
-def _texts(resource: Mapping[str, Any]) -> list[str]:
+@dataclass
+class TextBudget:
+    """How much free text one request may still have read (one per request)."""
+
+    remaining: int = MAX_TEXT_CHARS_PER_REQUEST
+    cut: int = 0
+
+    def take(self, texts: list[str]) -> list[str]:
+        """``texts`` cut to the per-resource cap and what is left of the request's; each
+        cut is logged (sizes only, never the text)."""
+        allowed = min(MAX_TEXT_CHARS_PER_RESOURCE, self.remaining)
+        total = sum(len(t) for t in texts)
+        sizes = [0] * len(texts)
+        # shortest first: a pasted document is cut, the code text and short notes are not
+        for i in sorted(range(len(texts)), key=lambda i: len(texts[i])):
+            sizes[i] = min(len(texts[i]), allowed)
+            allowed -= sizes[i]
+        kept = [t[:n] for t, n in zip(texts, sizes, strict=True) if n > 0]
+        used = sum(sizes)
+        self.remaining -= used
+        if used < total:
+            self.cut += 1
+            _log.warning(
+                "condition text cut: read %d of %d characters (limits %d a resource, %d a request)",
+                used,
+                total,
+                MAX_TEXT_CHARS_PER_RESOURCE,
+                MAX_TEXT_CHARS_PER_REQUEST,
+            )
+        return kept
+
+
+def _texts(resource: Mapping[str, Any], budget: TextBudget | None = None) -> list[str]:
     """Code text and displays, body-site text and notes: what a clinician wrote."""
     texts = _concept_texts(resource.get("code"))
     for site in resource.get("bodySite") or []:
         texts.extend(_concept_texts(site))
     texts.extend(n.get("text") for n in resource.get("note") or [] if isinstance(n, Mapping))
-    return [t for t in texts if isinstance(t, str) and t]
+    present = [t for t in texts if isinstance(t, str) and t]
+    return (budget or TextBudget()).take(present)
+
+
+def _language(resource: Mapping[str, Any]) -> str | None:
+    language = resource.get("language")
+    return language if isinstance(language, str) else None
 
 
 def _concepts(resource: Mapping[str, Any], terminology: Terminology) -> list[ConditionConcept]:
@@ -78,33 +134,37 @@ def _concepts(resource: Mapping[str, Any], terminology: Terminology) -> list[Con
 
 
 def is_candidate(
-    resource: Mapping[str, Any], terminology: Terminology, phrases: PhraseBook
+    resource: Mapping[str, Any],
+    terminology: Terminology,
+    phrases: PhraseLibrary,
+    budget: TextBudget | None = None,
 ) -> bool:
     """Worth validating: current, and coded in our value sets or naming a body region."""
     if not is_current(resource):
         return False
     if _concepts(resource, terminology):
         return True
-    texts = _texts(resource)
-    return phrases.mentions_region(*texts) and bool(phrases.read(*texts).regions)
+    texts = _texts(resource, budget)
+    return bool(phrases.read(*texts, language=_language(resource)).regions)
 
 
 def condition_facts(
     condition: Any,
     raw: Mapping[str, Any],
     terminology: Terminology,
-    phrases: PhraseBook,
+    phrases: PhraseLibrary,
+    budget: TextBudget | None = None,
 ) -> Iterable[ComplaintFact | FindingFact]:
     """Facts from one validated R4B Condition (``raw`` is the same resource as JSON)."""
     source = f"Condition/{condition.id}" if condition.id else "Condition"
     onset = _onset_day(condition)
-    texts = _texts(raw)
+    texts = _texts(raw, budget)
     display = texts[0] if texts else "condition"
     concepts = _concepts(raw, terminology)
     complaint_regions = {
         COMPLAINT_CATEGORIES[c.category] for c in concepts if c.category in COMPLAINT_CATEGORIES
     }
-    read = phrases.read(*texts)
+    read = phrases.read(*texts, language=_language(raw))
     for concept in concepts:
         if concept.category not in COMPLAINT_CATEGORIES:
             for region in sorted(read.regions) or ["unspecified"]:

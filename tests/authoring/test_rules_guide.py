@@ -34,7 +34,7 @@ def guided_rules(tmp_path: Path) -> Path:
     assert row.rstrip("\t") in guide
     text = drugs.read_text(encoding="utf-8")
     drugs.write_text(text.replace(row.replace("\tyes\t", "\tno\t"), row), encoding="utf-8")
-    phrases = target / "phrases.yaml"
+    phrases = target / "phrases" / "en.yaml"
     assert '"must move", fidgety,' in guide
     text = phrases.read_text(encoding="utf-8")
     phrases.write_text(text.replace('"must move",', '"must move", fidgety,'), encoding="utf-8")
@@ -61,6 +61,6 @@ def test_the_worked_example_checks_and_passes_its_tests(guided_rules: Path) -> N
 def test_the_drug_and_phrase_edits_take_effect(guided_rules: Path) -> None:
     terminology = Terminology.load(guided_rules / "valuesets")
     assert terminology.drugs["promethazine"].provoking is True
-    phrases = PhraseBook.load(guided_rules / "phrases.yaml")
+    phrases = PhraseBook.load(guided_rules / "phrases" / "en.yaml")
     assert "urge_to_move" in phrases.read("legs feel fidgety in the evening").features
     assert "urge_to_move" not in phrases.read("not fidgety").features

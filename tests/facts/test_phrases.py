@@ -18,6 +18,10 @@ FEATURES = {
     "urge_to_move",
     "inner_restlessness",
     "skin_lesion",
+    "not_relieved_by_movement",
+    "daytime_worse",
+    "cramp",
+    "numbness",
 }
 
 
@@ -275,9 +279,11 @@ def test_negated_feature_is_denied(phrases: PhraseBook, text: str, feature: str)
 def test_not_relieved_by_walking(phrases: PhraseBook) -> None:
     assert phrases.read("Restless legs, not relieved by walking") == TextFeatures(
         regions=frozenset({"legs"}),
-        features=frozenset({"urge_to_move"}),
+        features=frozenset({"urge_to_move", "not_relieved_by_movement"}),
         denied=frozenset({"relieved_by_movement"}),
-        stated_with=frozenset({("urge_to_move", "legs")}),
+        stated_with=frozenset(
+            {("urge_to_move", "legs"), ("not_relieved_by_movement", "legs")}
+        ),
     )
 
 
