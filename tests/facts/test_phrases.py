@@ -281,9 +281,7 @@ def test_not_relieved_by_walking(phrases: PhraseBook) -> None:
         regions=frozenset({"legs"}),
         features=frozenset({"urge_to_move", "not_relieved_by_movement"}),
         denied=frozenset({"relieved_by_movement"}),
-        stated_with=frozenset(
-            {("urge_to_move", "legs"), ("not_relieved_by_movement", "legs")}
-        ),
+        stated_with=frozenset({("urge_to_move", "legs"), ("not_relieved_by_movement", "legs")}),
     )
 
 
