@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,20 +30,27 @@ __all__ = ["PhraseBook", "PhraseFile", "PhraseLibrary", "TextFeatures", "tokens"
 _DENIAL_WINDOW = 2
 """A feature is *denied* only when the cue stands right before it ("not relieved")."""
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
+_WORD = rf"[^\W{_HAN}]+"
 _TOKEN = re.compile(
-    rf"(?P<cjk>[{_HAN}])|(?P<query>\?(?=\w))|(?P<word>[^\W{_HAN}]+)|(?P<mark>[^\w\s]|\n)"
+    rf"(?P<cjk>[{_HAN}])|(?P<query>\?(?=\w))|(?P<abbr>\.(?=[ \t]*[a-z]))"
+    rf"|(?P<word>{_WORD}(?:['\u2019]{_WORD})*)|(?P<mark>[^\w\s]|\n)"
 )
-# sentence ends and commas, ASCII and their CJK full-width forms
-_DEFAULT_BREAKS = [".", ";", ":", "!", "?", "\n", "\u3002", "\uff1b", "\uff1a", "\uff01", "\uff1f"]
+"""A word keeps its apostrophes ("don't"); a full stop before a lower-case word ends an
+abbreviation ("Neg. for rash"), not a sentence."""
+# sentence ends and commas, ASCII and their CJK full-width forms (a colon is neither:
+# "Restless legs: denied")
+_DEFAULT_BREAKS = [".", ";", "!", "?", "\n", "\u3002", "\uff1b", "\uff01", "\uff1f"]
 _DEFAULT_COMMAS = [",", "\uff0c", "\u3001"]
 
 
 def tokens(text: str) -> Iterable[tuple[str, str]]:
     """(kind, token) pairs: kind ``word`` (a word, a Han character, a ``?`` glued to the
-    next word) or ``mark`` (punctuation, a line break)."""
-    for m in _TOKEN.finditer(text.lower()):
-        kind = m.lastgroup
-        yield ("mark" if kind == "mark" else "word"), m.group(0)
+    next word), ``mark`` (punctuation, a line break) or ``abbr`` (an abbreviation's stop)."""
+    for m in _TOKEN.finditer(text):
+        kind = "mark" if m.lastgroup == "mark" else "word"
+        if m.lastgroup == "abbr":
+            kind = "abbr"  # a full stop that ends no sentence
+        yield kind, m.group(0).lower().replace("\u2019", "'")
 
 
 def _phrase_key(phrase: str) -> tuple[str, ...]:
@@ -61,8 +68,13 @@ class PhraseFile(BaseModel):
     """Conditions that imitate a restless syndrome (cramps, oedema, ...), by name."""
     negations: list[str] = Field(min_length=1)
     negation_window: int = Field(default=4, ge=1, le=10)
+    segment_negations: list[str] = Field(default_factory=list)
+    """Cues that negate everything after them up to the next comma or clause end
+    ("denies", "no longer"), however many words follow."""
     post_negations: list[str] = Field(default_factory=list)
     """Cues after the phrase that deny it ("restlessness was denied")."""
+    post_hedges: list[str] = Field(default_factory=list)
+    """Cues right after the phrase that make it uncertain ("RLS probable", "akathisia?")."""
     hedges: list[str] = Field(default_factory=list)
     """Cues before the phrase, in its clause, that make it uncertain ("possible", "r/o")."""
     other_person: list[str] = Field(default_factory=list)
@@ -131,6 +143,8 @@ class PhraseBook:
             self._add(phrases, "mimic", name)
         self._add(spec.negations, "negation", "")
         self._add(spec.post_negations, "post", "")
+        self._add(spec.segment_negations, "segment_negation", "")
+        self._add(spec.post_hedges, "post_hedge", "")
         self._add(spec.hedges, "hedge", "")
         self._add(spec.other_person, "other", "")
         self._add(spec.clause_breaks, "break", "")
@@ -167,8 +181,10 @@ class PhraseBook:
         return any(text and any(h.kind == "region" for h in self._hits(text)) for text in texts)
 
     def marker_count(self, text: str) -> int:
-        """How many of this language's marker words the text has (language detection)."""
-        return sum(1 for _, t in tokens(text) if (t,) in self.markers)
+        """How many of this language's marker words and phrases the text has (language
+        detection: deterministic, one pass)."""
+        markers = sum(1 for _, t in tokens(text) if (t,) in self.markers)
+        return markers + sum(1 for h in self._hits(text) if h.kind != "break")
 
     def _hits(self, text: str) -> list[_Hit]:
         """Every phrase occurrence, found in one pass: the partial matches still alive are
@@ -177,6 +193,8 @@ class PhraseBook:
         active: list[tuple[int, _Node]] = []
         segment = clause = position = 0
         for kind, token in tokens(text):
+            if kind == "abbr":
+                continue
             if kind == "mark" and (token in self._breaks or token in self._commas):
                 clause += token in self._breaks
                 segment += 1
@@ -202,18 +220,31 @@ class PhraseBook:
     def _scan(self, text: str, reading: _Reading) -> None:
         hits = self._hits(text)
         _drop_nested_regions(hits)
-        last_negation: dict[int, int] = {}  # segment -> start of its latest negation cue
+        _drop_nested_features(hits)
+        inside = self._feature_spans(hits)
+        # segment -> (start of its latest negation cue, end of a feature phrase holding it)
+        last_negation: dict[int, tuple[int, int | None]] = {}
         last_scope: dict[int, int] = {}  # clause -> end of its latest hedge / other cue
-        posts = _post_cues(hits)
+        segment_negated: dict[int, int] = {}  # segment -> end of its first segment cue
+        posts = _post_cues(hits, "post")
+        post_hedges = _post_cues(hits, "post_hedge")
         clause_regions: dict[int, set[str]] = {}
         pending: list[tuple[_Hit, str]] = []
         for hit in hits:  # hits are ordered by end, then start
             if hit.kind == "negation":
-                last_negation[hit.segment] = hit.start
+                last_negation[hit.segment] = (hit.start, inside(hit))
+            elif hit.kind == "segment_negation":
+                segment_negated.setdefault(hit.segment, hit.end)
             elif hit.kind in {"hedge", "other"}:
                 last_scope[hit.clause] = hit.end
             elif hit.kind in {"region", "feature", "mimic"}:
                 status = self._status(hit, last_negation, last_scope, posts)
+                if status in {"affirmed", "hedged"}:
+                    cut = segment_negated.get(hit.segment)
+                    if cut is not None and cut <= hit.start:
+                        status = "negated"
+                    elif status == "affirmed" and _followed(hit, post_hedges, self._window):
+                        status = "hedged"
                 if hit.kind == "region" and status == "affirmed":
                     reading.regions.add(hit.name)
                     clause_regions.setdefault(hit.clause, set()).add(hit.name)
@@ -224,19 +255,41 @@ class PhraseBook:
         for hit, status in pending:
             reading.note(hit.name, status, clause_regions.get(hit.clause) or {""})
 
+    def _feature_spans(self, hits: list[_Hit]) -> Callable[[_Hit], int | None]:
+        """For a negation cue, the end of the longest feature phrase that holds it: such a
+        cue ("does not" in "walking does not help") negates only what overlaps that phrase
+        ("not" in "not relieved" still denies "relieved by walking")."""
+        end_by_start: dict[int, int] = {}
+        for hit in hits:
+            if hit.kind == "feature":
+                end_by_start[hit.start] = max(end_by_start.get(hit.start, 0), hit.end)
+
+        def holder_end(cue: _Hit) -> int | None:
+            ends = [
+                end_by_start[s]
+                for s in range(cue.start - self._depth, cue.start + 1)
+                if end_by_start.get(s, -1) >= cue.end
+            ]
+            return max(ends) if ends else None
+
+        return holder_end
+
     def _status(
         self,
         hit: _Hit,
-        last_negation: dict[int, int],
+        last_negation: dict[int, tuple[int, int | None]],
         last_scope: dict[int, int],
         posts: dict[int, list[int]],
     ) -> str:
-        cue = last_negation.get(hit.segment)
-        if cue is not None and cue < hit.start and hit.start - cue <= self._window:
+        cue, held_until = last_negation.get(hit.segment, (None, None))
+        if (
+            cue is not None
+            and cue < hit.start
+            and hit.start - cue <= self._window
+            and (held_until is None or hit.start < held_until)
+        ):
             return "denied" if hit.start - cue <= _DENIAL_WINDOW else "negated"
-        cues = posts.get(hit.segment, [])
-        after = bisect.bisect_left(cues, hit.end)
-        if after < len(cues) and cues[after] - hit.end <= self._window:
+        if _followed(hit, posts, self._window):
             return "denied"
         scope = last_scope.get(hit.clause)
         if scope is not None and scope <= hit.start:
@@ -260,12 +313,47 @@ def _drop_nested_regions(hits: list[_Hit]) -> None:
     hits[:] = [h for h in hits if id(h) not in dropped]
 
 
-def _post_cues(hits: list[_Hit]) -> dict[int, list[int]]:
-    """Starts of the post-negation cues, by segment, in order (for bisection)."""
+def _drop_nested_features(hits: list[_Hit]) -> None:
+    """Drop a feature phrase inside a longer one ("restlessness" in "inner restlessness",
+    "sit still" in "can't sit still"): the longer phrase says what is meant."""
+    features = sorted(
+        (h for h in hits if h.kind == "feature"), key=lambda h: (h.start, h.start - h.end)
+    )
+    reach = -1
+    reach_start = -1
+    dropped: set[int] = set()
+    for hit in features:
+        if hit.end <= reach and (hit.start > reach_start or hit.end < reach):
+            dropped.add(id(hit))
+        elif hit.end > reach:
+            reach, reach_start = hit.end, hit.start
+    hits[:] = [h for h in hits if id(h) not in dropped]
+
+
+def _followed(hit: _Hit, cues_by_segment: dict[int, list[int]], window: int) -> bool:
+    """Whether a cue starts within ``window`` words after ``hit`` (bisection)."""
+    cues = cues_by_segment.get(hit.segment, [])
+    after = bisect.bisect_left(cues, hit.end)
+    return after < len(cues) and cues[after] - hit.end <= window
+
+
+def _post_cues(hits: list[_Hit], kind: str) -> dict[int, list[int]]:
+    """Starts of the post-negation cues, by segment, in order (for bisection). A cue that
+    is alone in its comma segment also looks back into the one before ("Akathisia, ruled
+    out"); one with other content in its segment does not ("night, rash ruled out")."""
     posts: dict[int, list[int]] = {}
+    first_content: dict[int, int] = {}
+    clause_of: dict[int, int] = {}
     for hit in hits:
-        if hit.kind == "post":
+        clause_of.setdefault(hit.segment, hit.clause)
+        if hit.kind in {"region", "feature", "mimic"}:
+            first_content[hit.segment] = min(first_content.get(hit.segment, hit.start), hit.start)
+    for hit in hits:
+        if hit.kind == kind:
             posts.setdefault(hit.segment, []).append(hit.start)
+            alone = hit.segment not in first_content  # "..., denied any rash" is pre-negation
+            if alone and clause_of.get(hit.segment - 1) == hit.clause:
+                posts.setdefault(hit.segment - 1, []).append(hit.start)
     for cues in posts.values():
         cues.sort()
     return posts
