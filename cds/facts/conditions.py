@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds.facts.model import ComplaintFact, FindingFact, epoch_day
-from cds.facts.phrases import PhraseLibrary
+from cds.facts.phrases import PhraseLibrary, TextFeatures
 from cds.facts.terminology import ConditionConcept, Terminology
 
 __all__ = [
@@ -40,6 +40,7 @@ MAX_TEXT_CHARS_PER_REQUEST = 400_000
 
 CURRENT_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+POSSIBLE_VERIFICATION = frozenset({"provisional", "differential"})
 COMPLAINT_CATEGORIES = {
     "restless_syndrome": "legs",
     "back_complaint": "back",
@@ -47,6 +48,7 @@ COMPLAINT_CATEGORIES = {
     "sensory_complaint": "unspecified",
 }
 _RESTLESS_CATEGORY = "restless_syndrome"
+_AKATHISIA = "inner_restlessness"
 
 
 def _status_codes(value: Any) -> set[str]:
@@ -145,7 +147,12 @@ def is_candidate(
     if _concepts(resource, terminology):
         return True
     texts = _texts(resource, budget)
-    return bool(phrases.read(*texts, language=_language(resource)).regions)
+    return _has_subject(phrases.read(*texts, language=_language(resource)))
+
+
+def _has_subject(read: TextFeatures) -> bool:
+    """A body region, or akathisia in words (which names none: "paces all day")."""
+    return bool(read.regions) or _AKATHISIA in read.features | read.hedged
 
 
 def condition_facts(
@@ -165,12 +172,17 @@ def condition_facts(
         COMPLAINT_CATEGORIES[c.category] for c in concepts if c.category in COMPLAINT_CATEGORIES
     }
     read = phrases.read(*texts, language=_language(raw))
+    possible = bool(_status_codes(raw.get("verificationStatus")) & POSSIBLE_VERIFICATION)
     for concept in concepts:
         if concept.category not in COMPLAINT_CATEGORIES:
             for region in sorted(read.regions) or ["unspecified"]:
-                yield FindingFact(concept.category, concept.concept, region, display, source, onset)
+                yield FindingFact(
+                    concept.category, concept.concept, region, display, source, onset, possible
+                )
     coded_otherwise = bool(concepts) and not complaint_regions
     regions = set(read.regions) or complaint_regions
+    if not regions and _has_subject(read):
+        regions = {"unspecified"}  # akathisia in words names no body region
     if coded_otherwise or not regions:
         return  # a Condition coded as akathisia, a rash, ... is that, not a complaint
     coded_restless = any(c.category == _RESTLESS_CATEGORY for c in concepts)
@@ -183,13 +195,24 @@ def condition_facts(
             night_worse="night_worse" in read.features,
             unpleasant_sensation="unpleasant_sensation" in read.features,
             urge_to_move="urge_to_move" in read.features,
-            not_relieved_by_movement="relieved_by_movement" in read.denied,
+            not_relieved_by_movement=_not_relieved(read),
             inner_restlessness="inner_restlessness" in read.features,
             skin_lesion=read.stated_for("skin_lesion", region),
             display=display,
             source=source,
             onset_day=onset,
+            daytime_worse="daytime_worse" in read.features,
+            mimic=min(read.mimics, default="none"),
+            possible_akathisia=_AKATHISIA in read.hedged,
         )
+
+
+def _not_relieved(read: TextFeatures) -> bool:
+    """Moving is said not to help ("not relieved by walking", "walking doesn't help"),
+    and relief is stated nowhere in the resource."""
+    if "relieved_by_movement" in read.features:
+        return False
+    return "relieved_by_movement" in read.denied or "not_relieved_by_movement" in read.features
 
 
 def _onset_day(condition: Any) -> int | None:
