@@ -42,12 +42,13 @@ Snapshot = Mapping[str, bytes]
 _T = TypeVar("_T")
 
 CONFIG_FILE = "config.yaml"
-PHRASES_FILE = "phrases.yaml"
+PHRASES_DIR = "phrases"
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
-    """The rule files of a directory: every top-level ``*.yaml`` but config and phrases."""
-    return sorted(p for p in rules_dir.glob("*.yaml") if p.name not in {CONFIG_FILE, PHRASES_FILE})
+    """The rule files of a directory: every top-level ``*.yaml`` but config (phrase files
+    live in ``phrases/``)."""
+    return sorted(p for p in rules_dir.glob("*.yaml") if p.name != CONFIG_FILE)
 
 
 def take_snapshot(rules_dir: Path) -> dict[str, bytes]:

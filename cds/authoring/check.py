@@ -22,7 +22,7 @@ from cds.errors import Problem, RulesError
 from cds.facts.phrases import PhraseFile
 from cds.facts.terminology import ROLES
 from cds.rulebase import (
-    PHRASES_FILE,
+    PHRASES_DIR,
     RuleBase,
     Snapshot,
     compile_directory,
@@ -58,7 +58,7 @@ def check_rules_dir(rules_dir: Path) -> list[Problem]:
         compile_directory(rules_dir)
     except RulesError as exc:
         problems.extend(exc.problems)
-    problems.extend(_check_phrases(rules_dir / PHRASES_FILE))
+    problems.extend(_check_phrase_dir(rules_dir / PHRASES_DIR))
     problems.extend(_check_valuesets(rules_dir / "valuesets"))
     return problems
 
@@ -83,8 +83,15 @@ def load_checked_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> 
 
 def _file_problems(rules_dir: Path, copy: Path) -> list[Problem]:
     """Phrase and value-set problems of a snapshot's copy, named by the real directory."""
-    found = [*_check_phrases(copy / PHRASES_FILE), *_check_valuesets(copy / "valuesets")]
+    found = [*_check_phrase_dir(copy / PHRASES_DIR), *_check_valuesets(copy / "valuesets")]
     return [Problem(p.where.replace(str(copy), str(rules_dir)), p.message) for p in found]
+
+
+def _check_phrase_dir(directory: Path) -> list[Problem]:
+    """One phrase file per language (``en.yaml`` required), each checked alone."""
+    if not (directory / "en.yaml").is_file():
+        return [Problem(str(directory / "en.yaml"), "missing phrase file")]
+    return [p for path in sorted(directory.glob("*.yaml")) for p in _check_phrases(path)]
 
 
 def _check_phrases(path: Path) -> list[Problem]:

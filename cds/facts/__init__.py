@@ -5,7 +5,7 @@ the engine's flat dicts by ``to_engine``.
 """
 
 from cds.facts.aggregate import aggregate_facts
-from cds.facts.conditions import condition_facts
+from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
 from cds.facts.knowledge import Knowledge
@@ -19,7 +19,7 @@ from cds.facts.model import (
     epoch_day,
     to_engine,
 )
-from cds.facts.phrases import PhraseBook, TextFeatures
+from cds.facts.phrases import PhraseBook, PhraseLibrary, TextFeatures
 from cds.facts.terminology import Terminology
 
 __all__ = [
@@ -30,7 +30,9 @@ __all__ = [
     "Knowledge",
     "MedicationFact",
     "PhraseBook",
+    "PhraseLibrary",
     "Terminology",
+    "TextBudget",
     "TextFeatures",
     "aggregate_facts",
     "candidate_drugs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cds.facts.phrases import PhraseBook
+from cds.facts.phrases import PhraseLibrary
 from cds.facts.terminology import Terminology
 
 __all__ = ["Knowledge"]
@@ -14,11 +14,11 @@ __all__ = ["Knowledge"]
 @dataclass(frozen=True)
 class Knowledge:
     terminology: Terminology
-    phrases: PhraseBook
+    phrases: PhraseLibrary
 
     @classmethod
     def load(cls, rules_dir: Path) -> Knowledge:
         return cls(
             terminology=Terminology.load(rules_dir / "valuesets"),
-            phrases=PhraseBook.load(rules_dir / "phrases.yaml"),
+            phrases=PhraseLibrary.load(rules_dir / "phrases"),
         )

@@ -71,6 +71,11 @@ class ComplaintFact:
     display: str
     source: str
     onset_day: int | None = None
+    daytime_worse: bool = False
+    mimic: str = "none"
+    """The first mimic the text names (leg_cramps, venous_oedema, ...; ``rules/phrases``)."""
+    possible_akathisia: bool = False
+    """Akathisia written only as possible, queried or a differential ("r/o akathisia")."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,8 @@ class FindingFact:
     display: str
     source: str
     onset_day: int | None = None
+    possible: bool = False
+    """verificationStatus provisional or differential: recorded as possible only."""
 
 
 Fact = MedicationFact | ComplaintFact | FindingFact

@@ -16,6 +16,7 @@ from typing import Any
 from cds.facts import (
     Fact,
     Knowledge,
+    TextBudget,
     candidate_drugs,
     condition_facts,
     is_condition_candidate,
@@ -67,9 +68,10 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
                 order, raw, matches, lookup, draft=draft, today=today, terminology=terminology
             )
         )
+    budget = TextBudget()  # free text read across this request's Conditions
     for i, raw in enumerate(record.conditions):
         try:
-            candidate = is_condition_candidate(raw, terminology, knowledge.phrases)
+            candidate = is_condition_candidate(raw, terminology, knowledge.phrases, budget)
         except (TypeError, AttributeError):
             out.issues.append(InputIssue(f"prefetch Condition #{i}", "malformed, skipped"))
             candidate = False

@@ -70,7 +70,7 @@ def test_unknown_attribute_in_a_rule_is_located(rules_copy: Path) -> None:
 
 
 def test_phrase_file_problem_is_located(rules_copy: Path) -> None:
-    path = rules_copy / "phrases.yaml"
+    path = rules_copy / "phrases" / "en.yaml"
     line = _edit(path, "negation_window: 4", "negation_window: 40")
     (problem,) = check_rules_dir(rules_copy)
     assert str(problem).startswith(f"{path}:{line}:")

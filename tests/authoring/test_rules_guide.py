@@ -53,7 +53,7 @@ def guided_rules(tmp_path: Path) -> Path:
     (old,) = [line for line in text.splitlines() if line.startswith("trazodone\t")]
     roles.write_text(text.replace(old, row), encoding="utf-8")
     assert _build_valuesets(["--out", str(target / "valuesets")]) == 0
-    phrases = target / "phrases.yaml"
+    phrases = target / "phrases" / "en.yaml"
     assert '"must move", fidgety,' in guide
     text = phrases.read_text(encoding="utf-8")
     phrases.write_text(text.replace('"must move",', '"must move", fidgety,'), encoding="utf-8")
@@ -80,6 +80,6 @@ def test_the_worked_example_checks_and_passes_its_tests(guided_rules: Path) -> N
 def test_the_drug_and_phrase_edits_take_effect(guided_rules: Path) -> None:
     terminology = Terminology.load(guided_rules / "valuesets")
     assert terminology.drugs["trazodone"].provoking is True
-    phrases = PhraseBook.load(guided_rules / "phrases.yaml")
+    phrases = PhraseBook.load(guided_rules / "phrases" / "en.yaml")
     assert "urge_to_move" in phrases.read("legs feel fidgety in the evening").features
     assert "urge_to_move" not in phrases.read("not fidgety").features

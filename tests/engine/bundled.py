@@ -56,7 +56,7 @@ def complaint(
 ) -> dict[str, Any]:
     """A rest-provoked complaint relieved by moving (IRLSSG 2 and 3) unless ``features``
     say otherwise (e.g. ``relieved_by_movement=False, not_relieved_by_movement=True``)."""
-    flags = {
+    flags: dict[str, Any] = {
         "coded_restless": False,
         "rest_provoked": True,
         "relieved_by_movement": True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds.facts import PhraseBook, Terminology
+from cds.facts import PhraseBook, PhraseLibrary, Terminology
 from cds.settings import bundled_rules_dir
 
 
@@ -15,4 +15,10 @@ def terminology() -> Terminology:
 
 @pytest.fixture(scope="session")
 def phrases() -> PhraseBook:
-    return PhraseBook.load(bundled_rules_dir() / "phrases.yaml")
+    return PhraseBook.load(bundled_rules_dir() / "phrases" / "en.yaml")
+
+
+@pytest.fixture(scope="session")
+def library() -> PhraseLibrary:
+    """Every language's phrase file, as the service loads them."""
+    return PhraseLibrary.load(bundled_rules_dir() / "phrases")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.condition import Condition
 
-from cds.facts import ComplaintFact, FindingFact, PhraseBook, Terminology, epoch_day
+from cds.facts import ComplaintFact, FindingFact, PhraseLibrary, Terminology, epoch_day
 from cds.facts.conditions import condition_facts, is_candidate, is_current
 from tests.conftest import load_example
 from tests.facts.fhir_builders import ICD10CM, SNOMED, condition
@@ -16,9 +16,9 @@ from tests.facts.fhir_builders import ICD10CM, SNOMED, condition
 Facts = list[ComplaintFact | FindingFact]
 
 
-def facts(raw: dict[str, Any], terminology: Terminology, phrases: PhraseBook) -> Facts:
+def facts(raw: dict[str, Any], terminology: Terminology, library: PhraseLibrary) -> Facts:
     model = Condition.model_validate(raw)
-    return list(condition_facts(model, raw, terminology, phrases))
+    return list(condition_facts(model, raw, terminology, library))
 
 
 def complaints(found: Facts) -> list[ComplaintFact]:
@@ -100,8 +100,8 @@ def test_clinical_status_without_code_is_as_if_absent() -> None:
         pytest.param(condition(text="sensation", notes=["arms restless"]), id="note"),
     ],
 )
-def test_candidates(raw: dict[str, Any], terminology: Terminology, phrases: PhraseBook) -> None:
-    assert is_candidate(raw, terminology, phrases)
+def test_candidates(raw: dict[str, Any], terminology: Terminology, library: PhraseLibrary) -> None:
+    assert is_candidate(raw, terminology, library)
 
 
 @pytest.mark.parametrize(
@@ -120,16 +120,18 @@ def test_candidates(raw: dict[str, Any], terminology: Terminology, phrases: Phra
         pytest.param(condition(), id="no-code-at-all"),
     ],
 )
-def test_not_candidates(raw: dict[str, Any], terminology: Terminology, phrases: PhraseBook) -> None:
-    assert not is_candidate(raw, terminology, phrases)
+def test_not_candidates(
+    raw: dict[str, Any], terminology: Terminology, library: PhraseLibrary
+) -> None:
+    assert not is_candidate(raw, terminology, library)
 
 
 # --- condition_facts ---------------------------------------------------------------------
 
 
-def test_restless_back_complaint(terminology: Terminology, phrases: PhraseBook) -> None:
+def test_restless_back_complaint(terminology: Terminology, library: PhraseLibrary) -> None:
     # coded as itching (a sensory complaint), but its text places it in the back
-    assert facts(restless_back_condition(), terminology, phrases) == [
+    assert facts(restless_back_condition(), terminology, library) == [
         ComplaintFact(
             region="back",
             coded_restless=False,
@@ -154,20 +156,22 @@ def test_restless_back_complaint(terminology: Terminology, phrases: PhraseBook) 
     ids=["snomed-rls", "icd-rls", "icd-plmd"],
 )
 def test_coded_restless_syndrome_is_in_the_legs(
-    coding: tuple[str, str], terminology: Terminology, phrases: PhraseBook
+    coding: tuple[str, str], terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    (complaint,) = facts(condition(codes=[coding]), terminology, phrases)
+    (complaint,) = facts(condition(codes=[coding]), terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert complaint.region == "legs"
     assert complaint.coded_restless
     assert complaint.display == "condition"  # nothing was written
 
 
-def test_coded_restless_syndrome_with_text(terminology: Terminology, phrases: PhraseBook) -> None:
+def test_coded_restless_syndrome_with_text(
+    terminology: Terminology, library: PhraseLibrary
+) -> None:
     raw = condition(
         codes=[(ICD10CM, "G25.81")], text="Restless legs syndrome", notes=["worse at night"]
     )
-    (complaint,) = facts(raw, terminology, phrases)
+    (complaint,) = facts(raw, terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert (complaint.region, complaint.coded_restless) == ("legs", True)
     assert complaint.night_worse
@@ -177,15 +181,15 @@ def test_coded_restless_syndrome_with_text(terminology: Terminology, phrases: Ph
 
 
 def test_uncoded_complaint_is_not_coded_restless(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    (complaint,) = facts(condition(text="restless legs at night"), terminology, phrases)
+    (complaint,) = facts(condition(text="restless legs at night"), terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert not complaint.coded_restless
 
 
 def test_akathisia_is_a_finding_not_a_complaint(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
     raw = condition(
         id="aka",
@@ -193,7 +197,7 @@ def test_akathisia_is_a_finding_not_a_complaint(
         text="Akathisia: inner restlessness, cannot sit still",
         onsetDateTime="2026-11-10",
     )
-    assert facts(raw, terminology, phrases) == [
+    assert facts(raw, terminology, library) == [
         FindingFact(
             category="akathisia",
             concept="Akathisia, drug-induced (differential for RLS)",
@@ -215,9 +219,9 @@ def test_akathisia_is_a_finding_not_a_complaint(
     ],
 )
 def test_other_coded_conditions_are_findings(
-    coding: tuple[str, str], category: str, terminology: Terminology, phrases: PhraseBook
+    coding: tuple[str, str], category: str, terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    found = facts(condition(codes=[coding]), terminology, phrases)
+    found = facts(condition(codes=[coding]), terminology, library)
     assert complaints(found) == []
     assert [f.category for f in findings(found)] == [category]
 
@@ -232,36 +236,36 @@ def test_other_coded_conditions_are_findings(
     ],
 )
 def test_coded_complaint_without_text_takes_its_category_region(
-    coding: tuple[str, str], region: str, terminology: Terminology, phrases: PhraseBook
+    coding: tuple[str, str], region: str, terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    (complaint,) = facts(condition(codes=[coding]), terminology, phrases)
+    (complaint,) = facts(condition(codes=[coding]), terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert complaint.region == region
     assert not complaint.coded_restless
 
 
 def test_text_region_replaces_the_category_region(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
     raw = condition(codes=[(SNOMED, "90834002")], text="pain in both legs when sitting")
-    (complaint,) = facts(raw, terminology, phrases)
+    (complaint,) = facts(raw, terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert (complaint.region, complaint.rest_provoked) == ("legs", True)
 
 
-def test_one_complaint_per_region(terminology: Terminology, phrases: PhraseBook) -> None:
+def test_one_complaint_per_region(terminology: Terminology, library: PhraseLibrary) -> None:
     raw = condition(text="creeping in the legs and arms at night")
-    found = complaints(facts(raw, terminology, phrases))
+    found = complaints(facts(raw, terminology, library))
     assert [c.region for c in found] == ["arms", "legs"]
     assert all(c.unpleasant_sensation and c.night_worse for c in found)
 
 
-def test_negated_features_stay_false(terminology: Terminology, phrases: PhraseBook) -> None:
+def test_negated_features_stay_false(terminology: Terminology, library: PhraseLibrary) -> None:
     raw = condition(
         text="Back discomfort when lying down",
         notes=["Not relieved by walking. Denies itching. No restlessness."],
     )
-    (complaint,) = facts(raw, terminology, phrases)
+    (complaint,) = facts(raw, terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert complaint.rest_provoked
     assert not complaint.relieved_by_movement
@@ -270,13 +274,13 @@ def test_negated_features_stay_false(terminology: Terminology, phrases: PhraseBo
 
 
 def test_uncoded_condition_without_region_gives_nothing(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    assert facts(condition(text="itching at night"), terminology, phrases) == []
+    assert facts(condition(text="itching at night"), terminology, library) == []
 
 
-def test_source_without_id(terminology: Terminology, phrases: PhraseBook) -> None:
-    (complaint,) = facts(condition(id=None, text="back itching"), terminology, phrases)
+def test_source_without_id(terminology: Terminology, library: PhraseLibrary) -> None:
+    (complaint,) = facts(condition(id=None, text="back itching"), terminology, library)
     assert complaint.source == "Condition"
 
 
@@ -314,30 +318,32 @@ def test_source_without_id(terminology: Terminology, phrases: PhraseBook) -> Non
     ],
 )
 def test_onset_day(
-    extra: dict[str, Any], day: dt.date, terminology: Terminology, phrases: PhraseBook
+    extra: dict[str, Any], day: dt.date, terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    (complaint,) = facts(condition(text="back itching", **extra), terminology, phrases)
+    (complaint,) = facts(condition(text="back itching", **extra), terminology, library)
     assert complaint.onset_day == epoch_day(day)
 
 
-def test_no_dates_no_onset(terminology: Terminology, phrases: PhraseBook) -> None:
-    (complaint,) = facts(condition(text="back itching"), terminology, phrases)
+def test_no_dates_no_onset(terminology: Terminology, library: PhraseLibrary) -> None:
+    (complaint,) = facts(condition(text="back itching"), terminology, library)
     assert complaint.onset_day is None
 
 
-def test_partial_onset_date_takes_its_start(terminology: Terminology, phrases: PhraseBook) -> None:
+def test_partial_onset_date_takes_its_start(
+    terminology: Terminology, library: PhraseLibrary
+) -> None:
     """BUG (cds.facts.model.epoch_day): "2026-11" gives no onset at all, and the
     recordedDate is not used instead, so the complaint cannot be linked to a drug."""
     raw = condition(text="back itching", onsetDateTime="2026-11", recordedDate="2026-11-20")
-    (complaint,) = facts(raw, terminology, phrases)
+    (complaint,) = facts(raw, terminology, library)
     assert complaint.onset_day == epoch_day(dt.date(2026, 11, 1))
 
 
 def test_nonspecific_agitation_is_not_a_coded_restless_syndrome(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
     """R45.1 'Restlessness and agitation' must not read psychiatric agitation as RLS."""
-    found = facts(condition(codes=[(ICD10CM, "R45.1")]), terminology, phrases)
+    found = facts(condition(codes=[(ICD10CM, "R45.1")]), terminology, library)
     assert complaints(found) == []
     assert [f.category for f in findings(found)] == ["agitation"]
 
@@ -345,8 +351,8 @@ def test_nonspecific_agitation_is_not_a_coded_restless_syndrome(
 # --- akathisia and skin-lesion signs in complaint text --------------------------------
 
 
-def test_restless_back_note_denies_a_rash(terminology: Terminology, phrases: PhraseBook) -> None:
-    (complaint,) = facts(restless_back_condition(), terminology, phrases)
+def test_restless_back_note_denies_a_rash(terminology: Terminology, library: PhraseLibrary) -> None:
+    (complaint,) = facts(restless_back_condition(), terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert not complaint.skin_lesion  # "No rash on examination."
     assert not complaint.not_relieved_by_movement  # "Relieved on getting up and walking"
@@ -354,7 +360,7 @@ def test_restless_back_note_denies_a_rash(terminology: Terminology, phrases: Phr
 
 
 def test_restlessness_not_relieved_by_walking(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
     raw = condition(
         id="legs",
@@ -362,7 +368,7 @@ def test_restlessness_not_relieved_by_walking(
         notes=["Not relieved by walking. Inner restlessness, paces the ward."],
         onsetDateTime="2026-11-12",
     )
-    assert facts(raw, terminology, phrases) == [
+    assert facts(raw, terminology, library) == [
         ComplaintFact(
             region="legs",
             coded_restless=False,
@@ -392,15 +398,15 @@ def test_restlessness_not_relieved_by_walking(
     ],
 )
 def test_relief_not_mentioned_or_affirmed_is_not_denied(
-    terminology: Terminology, phrases: PhraseBook, text: str, notes: list[str]
+    terminology: Terminology, library: PhraseLibrary, text: str, notes: list[str]
 ) -> None:
-    (complaint,) = facts(condition(text=text, notes=notes), terminology, phrases)
+    (complaint,) = facts(condition(text=text, notes=notes), terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert not complaint.not_relieved_by_movement
 
 
-def test_itchy_rash_on_the_back(terminology: Terminology, phrases: PhraseBook) -> None:
-    (complaint,) = facts(condition(text="itchy rash on the back"), terminology, phrases)
+def test_itchy_rash_on_the_back(terminology: Terminology, library: PhraseLibrary) -> None:
+    (complaint,) = facts(condition(text="itchy rash on the back"), terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert (complaint.region, complaint.skin_lesion, complaint.unpleasant_sensation) == (
         "back",
@@ -413,19 +419,19 @@ def test_itchy_rash_on_the_back(terminology: Terminology, phrases: PhraseBook) -
     "notes", [["no rash"], ["No rash on examination."], ["skin intact, no lesions"], []]
 )
 def test_back_itch_without_a_rash(
-    terminology: Terminology, phrases: PhraseBook, notes: list[str]
+    terminology: Terminology, library: PhraseLibrary, notes: list[str]
 ) -> None:
-    (complaint,) = facts(condition(text="back itching", notes=notes), terminology, phrases)
+    (complaint,) = facts(condition(text="back itching", notes=notes), terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert not complaint.skin_lesion
 
 
-def test_no_rash_does_not_deny_relief(terminology: Terminology, phrases: PhraseBook) -> None:
+def test_no_rash_does_not_deny_relief(terminology: Terminology, library: PhraseLibrary) -> None:
     """BUG (cds.facts.phrases, see test_phrases): the "no" of "no rash" also denies the
     relief that follows it, so this restless legs syndrome reads as akathisia
     (urge_to_move and not_relieved_by_movement) and rule 25 silences every RLS card."""
     raw = condition(text="Restless legs at night, no rash, relieved by walking")
-    (complaint,) = facts(raw, terminology, phrases)
+    (complaint,) = facts(raw, terminology, library)
     assert isinstance(complaint, ComplaintFact)
     assert complaint.urge_to_move
     assert not complaint.not_relieved_by_movement
@@ -444,10 +450,10 @@ def test_no_rash_does_not_deny_relief(terminology: Terminology, phrases: PhraseB
     ],
 )
 def test_finding_region_from_text(
-    terminology: Terminology, phrases: PhraseBook, text: str, regions: list[str]
+    terminology: Terminology, library: PhraseLibrary, text: str, regions: list[str]
 ) -> None:
     raw = condition(id="rash", codes=[(ICD10CM, "R21")], text=text, onsetDateTime="2026-11-01")
-    found = facts(raw, terminology, phrases)
+    found = facts(raw, terminology, library)
     assert complaints(found) == []
     assert found == [
         FindingFact(
@@ -462,9 +468,9 @@ def test_finding_region_from_text(
     ]
 
 
-def test_finding_region_from_body_site(terminology: Terminology, phrases: PhraseBook) -> None:
+def test_finding_region_from_body_site(terminology: Terminology, library: PhraseLibrary) -> None:
     raw = condition(codes=[(SNOMED, "64144002")], bodySite=[{"text": "lumbar"}])
-    (finding,) = facts(raw, terminology, phrases)
+    (finding,) = facts(raw, terminology, library)
     assert isinstance(finding, FindingFact)
     assert (finding.category, finding.region) == ("skin_lesion", "back")
 
@@ -475,7 +481,7 @@ def test_finding_region_from_body_site(terminology: Terminology, phrases: Phrase
     ids=["icd-akathisia", "snomed-akathisia"],
 )
 def test_akathisia_coded_restless_legs_is_not_a_complaint(
-    coding: tuple[str, str], terminology: Terminology, phrases: PhraseBook
+    coding: tuple[str, str], terminology: Terminology, library: PhraseLibrary
 ) -> None:
     raw = condition(
         id="aka",
@@ -483,7 +489,7 @@ def test_akathisia_coded_restless_legs_is_not_a_complaint(
         text="restless legs",
         notes=["worse when sitting, relieved by walking, worse at night"],
     )
-    found = facts(raw, terminology, phrases)
+    found = facts(raw, terminology, library)
     assert complaints(found) == []
     assert [(f.category, f.region, f.display) for f in findings(found)] == [
         ("akathisia", "legs", "restless legs")
@@ -499,26 +505,26 @@ def test_akathisia_coded_restless_legs_is_not_a_complaint(
     ],
 )
 def test_condition_coded_otherwise_never_becomes_a_complaint(
-    coding: tuple[str, str], category: str, terminology: Terminology, phrases: PhraseBook
+    coding: tuple[str, str], category: str, terminology: Terminology, library: PhraseLibrary
 ) -> None:
     raw = condition(codes=[coding], text="back itching when lying down, relieved by walking")
-    found = facts(raw, terminology, phrases)
+    found = facts(raw, terminology, library)
     assert complaints(found) == []
     assert [(f.category, f.region) for f in findings(found)] == [(category, "back")]
 
 
 def test_complaint_and_finding_codes_give_both(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
     """A complaint code beside another code keeps the complaint (and adds the finding)."""
     raw = condition(codes=[(ICD10CM, "G25.81"), (ICD10CM, "D50.9")], text="restless legs")
-    found = facts(raw, terminology, phrases)
+    found = facts(raw, terminology, library)
     assert [(c.region, c.coded_restless) for c in complaints(found)] == [("legs", True)]
     assert [(f.category, f.region) for f in findings(found)] == [("secondary_cause", "legs")]
 
 
 def test_skin_lesion_belongs_to_the_region_it_is_stated_for(
-    terminology: Terminology, phrases: PhraseBook
+    terminology: Terminology, library: PhraseLibrary
 ) -> None:
     """BUG (cds.facts.conditions.condition_facts): skin_lesion is read from the whole
     Condition and set on the complaint of every region it names, so eczema noted on the
@@ -528,5 +534,5 @@ def test_skin_lesion_belongs_to_the_region_it_is_stated_for(
         text="Back itching when lying down, relieved by walking",
         notes=["Eczema on both legs."],
     )
-    found = {c.region: c.skin_lesion for c in complaints(facts(raw, terminology, phrases))}
+    found = {c.region: c.skin_lesion for c in complaints(facts(raw, terminology, library))}
     assert found["back"] is False

@@ -76,6 +76,7 @@ def test_to_engine_flattens_and_drops_none() -> None:
         "region": "unspecified",
         "display": "akathisia",
         "source": "Condition/c",
+        "possible": False,  # verificationStatus provisional / differential
     }
 
 
