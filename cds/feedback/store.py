@@ -142,6 +142,7 @@ class FeedbackStore:
                 "patient_pseudonym": card.patient_pseudonym,
                 "suppress_days": card.suppress_days,
                 "suppress_reasons": list(card.suppress_reasons),
+                "explanation": dict(card.explanation) if card.explanation else None,
             }
             for card in sorted(cards, key=lambda c: c.card_uuid)
         ]

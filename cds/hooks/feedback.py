@@ -21,8 +21,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds.cards import RULE_EXTENSION
+from cds.engine import Firing
 from cds.errors import Problem, RequestError
 from cds.feedback import FeedbackRecord, FeedbackStore, IssuedCardRecord, UnknownCardError
+from cds.hooks.explanation import compact_explanation
 from cds.hooks.models import FeedbackItem, FeedbackRequest
 from cds.hooks.pipeline import problems_from
 from cds.rulebase import RuleBase
@@ -123,8 +125,10 @@ def issued_records(
     patient_pseudonym: str,
     rulebase: RuleBase,
     now: dt.datetime,
+    firings: Sequence[Firing] = (),
 ) -> list[IssuedCardRecord]:
-    """What to remember of each card, with its rule's suppression policy."""
+    """What to remember of each card, with its rule's suppression policy and the compact
+    explanation of why it fired."""
     records = []
     for card in cards:
         rule_id = card["extension"][RULE_EXTENSION]
@@ -140,6 +144,7 @@ def issued_records(
                 patient_pseudonym=patient_pseudonym,
                 suppress_days=days,
                 suppress_reasons=reasons,
+                explanation=compact_explanation(rule_id, rulebase.version, firings),
             )
         )
     return records
