@@ -26,6 +26,7 @@ from cds.reload import RuleBaseHolder, watch_rules
 from cds.rulebase import load_rulebase
 from cds.security import JwtVerifier, TrustedIssuer, load_trusted_issuers, sandbox_issuer
 from cds.settings import Settings
+from cds.ui import install_ui
 
 __all__ = ["create_app"]
 
@@ -117,4 +118,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(router)
+    install_ui(app, settings)
     return app

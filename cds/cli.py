@@ -46,8 +46,14 @@ def main() -> None:
     default=None,
     help="Accept unsigned calls on a non-loopback interface (no JWT verification yet).",
 )
+@click.option(
+    "--ui/--no-ui",
+    default=None,
+    help="Serve /playground and /dashboard [default: only on loopback].",
+)
 def serve(
     *,
+    ui: bool | None,
     host: str | None,
     port: int | None,
     rules_dir: Path | None,
@@ -67,6 +73,7 @@ def serve(
             "workers": workers,
             "log_level": log_level,
             "allow_unauthenticated_remote": allow_unauthenticated_remote,
+            "ui": ui,
         }.items()
         if v is not None
     }

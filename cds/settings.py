@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     """Key of the patient pseudonyms in the feedback store; unset with SQLite: a random
     key kept in ``<database_path>.key`` (created on first run). Required with a URL."""
+    ui: bool | None = None
+    """Serve /playground and /dashboard; unset: only when listening on loopback."""
+    ui_token: SecretStr | None = None
+    """Operator token the UI's data routes require (header X-Operator-Token); required
+    to serve the UI on a non-loopback interface."""
     source_label: str = "restless-cds"
     override_system_uri: str = "urn:restless-cds:override-reason"
 

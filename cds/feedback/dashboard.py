@@ -54,6 +54,7 @@ def dashboard_data(store: FeedbackStore, start: date, end: date) -> DashboardDat
     """Cards issued per rule and version (per day too), their feedback, and suppressions
     set, for cards issued between ``start`` and ``end`` (inclusive, UTC days)."""
     low, high = _bounds(start, end)
+    reports = store.report(low, high)
     rows = [
         {
             "rule": r.rule_id,
@@ -65,7 +66,7 @@ def dashboard_data(store: FeedbackStore, start: date, end: date) -> DashboardDat
             "override_rate": None if r.issued == 0 else r.overridden / r.issued,
             "override_reasons": r.override_reasons,
         }
-        for r in store.report(low, high)
+        for r in reports
     ]
     with store.engine.connect() as connection:
         suppressed = dict(
@@ -102,8 +103,8 @@ def dashboard_data(store: FeedbackStore, start: date, end: date) -> DashboardDat
             .order_by(Feedback.outcome_timestamp.desc())
             .limit(OVERRIDE_LIMIT)
         ).all()
-    for row in rows:
-        row["suppressions_set"] = suppressed.get(row["rule"], 0)
+    for row, report_row in zip(rows, reports, strict=True):
+        row["suppressions_set"] = suppressed.get(report_row.rule_id, 0)
     daily = [
         {"day": day, "rule": rule, "rules_version": version, "issued": count}
         for (day, rule, version), count in sorted(daily_counts.items())
