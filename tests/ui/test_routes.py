@@ -36,7 +36,8 @@ def test_card_markdown_is_rendered_with_html_escaped_and_bad_links_refused(
     texts = ["**bold** <script>alert(1)</script>", "[x](javascript:alert(1)) [ok](https://a.org)"]
     html = client.post("/ui/api/markdown", json={"texts": texts}).json()["html"]
     assert "<strong>bold</strong>" in html[0]
-    assert "<script>" not in html[0] and "&lt;script&gt;" in html[0]
+    assert "<script>" not in html[0]
+    assert "&lt;script&gt;" in html[0]
     assert 'href="javascript' not in html[1]
     assert 'rel="noopener noreferrer" href="https://a.org"' in html[1]
 
@@ -64,7 +65,8 @@ def test_dashboard_counts_a_fired_card_and_its_csv_matches(client: TestClient) -
     assert sum(p["issued"] for p in data["daily"]) == len(cards) == 1
 
     table = list(csv.DictReader(io.StringIO(client.get("/ui/api/dashboard.csv").text)))
-    assert table[0]["rule"] == "dose-review.draft-order" and table[0]["issued"] == "1"
+    assert table[0]["rule"] == "dose-review.draft-order"
+    assert table[0]["issued"] == "1"
     assert "patient" not in str(data).lower()
 
 
@@ -81,7 +83,8 @@ def test_card_explanation_is_structured_and_scoped_to_its_service(client: TestCl
     bound = found["explanation"]["bound"]
     assert bound["complaint"]["region"] == "back"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", bound["complaint"]["onset_day"])  # a date
-    assert "display" not in bound["complaint"] and "source" not in bound["order"]
+    assert "display" not in bound["complaint"]
+    assert "source" not in bound["order"]
     other = client.get(f"/cds-services/restless-patient-view/cards/{card['uuid']}/explanation")
     assert other.status_code == 404
 
