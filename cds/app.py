@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pseudonym_key = settings.patient_pseudonym_key()
         store = await asyncio.to_thread(FeedbackStore, settings.feedback_database_url)
         app.state.card_ledger = CardLedger(store)
+        log.info("feedback store: %s", settings.feedback_store_label)
         app.state.fetch_policy = settings.fetch_policy
         if verifier is None:
             log.warning(

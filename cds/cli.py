@@ -207,12 +207,39 @@ def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: 
     from cds.feedback_report import render_report
 
     settings = Settings()
+    click.echo(f"feedback store: {settings.feedback_store_label}", err=True)
     store = FeedbackStore(settings.feedback_database_url)
     try:
         rows = store.report(_utc(start), _utc(end))
     finally:
         store.close()
     click.echo(render_report(rows, output), nl=False)
+    if output == "table":
+        click.echo(REPORT_TERMS)
+
+
+REPORT_TERMS = (
+    "\nissued: distinct cards recorded (one per rule per hook call; an EHR that calls again"
+    " gets a new card).\nacceptance = accepted / (accepted + overridden), over cards with"
+    " feedback; a card with several feedback items counts once per outcome."
+)
+
+
+@feedback.command("reset-suppressions")
+@click.option("--rule", "rule_id", default=None, help="Only this rule [default: every rule].")
+def feedback_reset_suppressions(rule_id: str | None) -> None:
+    """Lift every "already addressed" silence (for demos: one override silences a patient's
+    rule for days). Cards and feedback stay."""
+    from cds.feedback import FeedbackStore
+
+    settings = Settings()
+    click.echo(f"feedback store: {settings.feedback_store_label}", err=True)
+    store = FeedbackStore(settings.feedback_database_url)
+    try:
+        lifted = store.reset_suppressions(rule_id)
+    finally:
+        store.close()
+    click.echo(f"{lifted} suppression(s) lifted")
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:

@@ -28,7 +28,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, case, create_engine, event, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -184,6 +194,14 @@ class FeedbackStore:
         )
         with self._read(one_statement=True) as connection:
             return set(connection.execute(statement).scalars())
+
+    def reset_suppressions(self, rule_id: str | None = None) -> int:
+        """Delete the suppressions (of one rule, or all); how many there were."""
+        statement = delete(Suppression)
+        if rule_id is not None:
+            statement = statement.where(Suppression.rule_id == rule_id)
+        with self._write() as connection:
+            return connection.execute(statement).rowcount
 
     def report(self, start: datetime | None = None, end: datetime | None = None) -> list[ReportRow]:
         """Feedback per (rule_id, rules_version) on the cards issued in [start, end),

@@ -23,8 +23,8 @@ async def authenticate_client(request: Request) -> Claims | None:
     verifier: JwtVerifier | None = getattr(request.app.state, "verifier", None)
     if verifier is None:
         return None
-    base = request.app.state.settings.public_base_url
-    audience = f"{base}{request.url.path}"
+    bases = request.app.state.settings.public_base_urls
+    audience = [f"{base}{request.url.path}" for base in bases]
     try:
         return await verifier.verify(bearer_token(request.headers.get("authorization")), audience)
     except AuthenticationError as exc:
