@@ -44,7 +44,7 @@ def _overridden_card(database: Path) -> None:
                     override_code="already-addressed",
                     override_display=None,
                     has_comment=False,
-                )  # fmt: skip
+                )
             ],
         )
         assert store.suppressed_rules("p" * 64, NOW) == {"r1"}
