@@ -41,10 +41,13 @@ def page(base_url: str) -> Iterator[Any]:
             browser.close()
 
 
+SCREENSHOTS = os.environ.get("RESTLESS_CDS_SCREENSHOTS")
+"""Read at import: the suite's autouse fixture clears RESTLESS_CDS_* for each test."""
+
+
 def _screenshot(page: Any, name: str) -> None:
-    folder = os.environ.get("RESTLESS_CDS_SCREENSHOTS")
-    if folder:
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
 
 
 def _fire_restless_back(page: Any) -> Any:
