@@ -207,7 +207,8 @@ def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: 
     from cds.feedback_report import render_report
 
     settings = Settings()
-    click.echo(f"feedback store: {settings.feedback_store_label}", err=True)
+    if output == "table":  # csv and json stay machine-readable
+        click.echo(f"feedback store: {settings.feedback_store_label}")
     store = FeedbackStore(settings.feedback_database_url)
     try:
         rows = store.report(_utc(start), _utc(end))
@@ -233,7 +234,7 @@ def feedback_reset_suppressions(rule_id: str | None) -> None:
     from cds.feedback import FeedbackStore
 
     settings = Settings()
-    click.echo(f"feedback store: {settings.feedback_store_label}", err=True)
+    click.echo(f"feedback store: {settings.feedback_store_label}")
     store = FeedbackStore(settings.feedback_database_url)
     try:
         lifted = store.reset_suppressions(rule_id)
