@@ -34,6 +34,7 @@ from cds.observability.middleware import RequestContextMiddleware
 from cds.reload import RuleBaseHolder, watch_rules
 from cds.security import JwtVerifier, TrustedIssuer, load_trusted_issuers, sandbox_issuer
 from cds.settings import Settings, load_settings, settings_from_handoff
+from cds.ui import install_ui
 
 __all__ = ["app_from_handoff", "create_app"]
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pseudonym_key = settings.patient_pseudonym_key()
         store = await asyncio.to_thread(FeedbackStore, settings.feedback_database_url)
         app.state.card_ledger = CardLedger(store, read_timeout=settings.store_timeout_seconds)
+        log.info("feedback store: %s", settings.feedback_store_label)
         app.state.fetch_policy = settings.fetch_policy
         if verifier is None:
             log.warning(
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(router)
+    install_ui(app, settings)
     return app
 
 

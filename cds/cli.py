@@ -55,8 +55,14 @@ def main() -> None:
     default=None,
     help="Accept unsigned calls on a non-loopback interface (no JWT verification yet).",
 )
+@click.option(
+    "--ui/--no-ui",
+    default=None,
+    help="Serve /playground and /dashboard [default: only on loopback].",
+)
 def serve(
     *,
+    ui: bool | None,
     host: str | None,
     port: int | None,
     rules_dir: Path | None,
@@ -76,6 +82,7 @@ def serve(
             "workers": workers,
             "log_level": log_level,
             "allow_unauthenticated_remote": allow_unauthenticated_remote,
+            "ui": ui,
         }.items()
         if v is not None
     }
@@ -213,12 +220,40 @@ def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: 
     from cds.feedback.report import render_report
 
     settings = _load()
+    if output == "table":  # csv and json stay machine-readable
+        click.echo(f"feedback store: {settings.feedback_store_label}")
     store = FeedbackStore(settings.feedback_database_url)
     try:
         rows = store.report(_utc(start), _utc(end))
     finally:
         store.close()
     click.echo(render_report(rows, output), nl=False)
+    if output == "table":
+        click.echo(REPORT_TERMS)
+
+
+REPORT_TERMS = (
+    "\nissued: distinct cards recorded (one per rule per hook call; an EHR that calls again"
+    " gets a new card).\nacceptance = accepted / (accepted + overridden), over cards with"
+    " feedback; a card with several feedback items counts once per outcome."
+)
+
+
+@feedback.command("reset-suppressions")
+@click.option("--rule", "rule_id", default=None, help="Only this rule [default: every rule].")
+def feedback_reset_suppressions(rule_id: str | None) -> None:
+    """Lift every "already addressed" silence (for demos: one override silences a patient's
+    rule for days). Cards and feedback stay."""
+    from cds.feedback import FeedbackStore
+
+    settings = Settings()
+    click.echo(f"feedback store: {settings.feedback_store_label}")
+    store = FeedbackStore(settings.feedback_database_url)
+    try:
+        lifted = store.reset_suppressions(rule_id)
+    finally:
+        store.close()
+    click.echo(f"{lifted} suppression(s) lifted")
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
 
 from cds.fhir.client import FetchPolicy
 
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "Settings",
     "bundled_rules_dir",
+    "default_data_dir",
     "load_settings",
     "open_defaults",
     "settings_from_handoff",
@@ -52,6 +54,12 @@ def bundled_rules_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return package_dir.parent / "rules"
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/restless-cds`` (default ``~/.local/share/restless-cds``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "restless-cds"
 
 
 class Settings(BaseSettings):
@@ -107,11 +115,18 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy URL of the feedback store, e.g. ``postgresql+psycopg://user@host/db``
     for several workers or hosts; unset: the SQLite file at ``database_path``."""
-    database_path: Path = Path("var/restless-cds.db")
-    """The embedded SQLite file (created on first run) when no database_url is set."""
+    database_path: Path = Field(default_factory=lambda: default_data_dir() / "restless-cds.db")
+    """The embedded SQLite file (created on first run) when no database_url is set; by
+    default in the user's data folder, so ``serve`` and ``feedback report`` find the same
+    store wherever they are started (both print where it is)."""
     pseudonym_key: SecretStr | None = None
     """Key of the patient pseudonyms in the feedback store; unset with SQLite: a random
     key kept in ``<database_path>.key`` (created on first run). Required with a URL."""
+    ui: bool | None = None
+    """Serve /playground and /dashboard; unset: only when listening on loopback."""
+    ui_token: SecretStr | None = None
+    """Operator token the UI's data routes require (header X-Operator-Token); required
+    to serve the UI on a non-loopback interface."""
     source_label: str = "restless-cds"
     override_system_uri: str = "urn:restless-cds:override-reason"
 
@@ -123,6 +138,20 @@ class Settings(BaseSettings):
     @property
     def loopback_only(self) -> bool:
         return self.host in LOOPBACK_HOSTS
+
+    @property
+    def public_base_urls(self) -> tuple[str, ...]:
+        """Every accepted public base URL: ``public_base_url`` may list several,
+        comma-separated (e.g. the localhost and 127.0.0.1 spellings of a demo)."""
+        listed = (self.public_base_url or "").split(",")
+        return tuple(u.strip().rstrip("/") for u in listed if u.strip())
+
+    @property
+    def feedback_store_label(self) -> str:
+        """Where the feedback store is, for start-up and report messages (no password)."""
+        if self.database_url is None:
+            return str(self.database_path.resolve())
+        return make_url(self.database_url).render_as_string(hide_password=True)
 
     @property
     def feedback_database_url(self) -> str:

@@ -33,6 +33,12 @@ def _resources(value: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _example_name(patient_id: str) -> dict[str, Any]:
+    """A name that is plainly fictional, so the Sandbox's patient banner shows something."""
+    given = patient_id.removeprefix("ex-")
+    return {"use": "anonymous", "family": "Example", "given": [given], "text": f"{given} Example"}
+
+
 def bundle_for(request: dict[str, Any]) -> dict[str, Any]:
     """The transaction Bundle of one example request."""
     patient_id = request["context"]["patientId"]
@@ -40,6 +46,8 @@ def bundle_for(request: dict[str, Any]) -> dict[str, Any]:
     patient = (request.get("prefetch") or {}).get("patient")
     if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
         patient = {"resourceType": "Patient", "id": patient_id}
+    if not patient.get("name"):
+        patient = {**patient, "name": [_example_name(patient_id)]}
     found[("Patient", patient_id)] = patient
     for value in (request.get("prefetch") or {}).values():
         for resource in _resources(value):

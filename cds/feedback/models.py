@@ -109,6 +109,9 @@ class IssuedCard(Base):
     patient_pseudonym: Mapped[str] = mapped_column(String(HEX_DIGEST_LENGTH))
     suppress_days: Mapped[float | None] = mapped_column(Float())
     suppress_reasons: Mapped[list[str]] = mapped_column(JSON())
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON(), nullable=True)
+    """Why the card fired, compactly: rule, rules version, the structured facts it bound
+    (codes, flags, numbers, dates; never free text or a patient id). Revision 0003."""
 
 
 class Feedback(Base):

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "OUTCOMES",
@@ -55,6 +55,9 @@ class IssuedCardRecord:
     patient; None: overrides never silence it."""
     suppress_reasons: tuple[str, ...]
     """Override reason codes that mean "already addressed"."""
+    explanation: Mapping[str, Any] | None = None
+    """The compact "why this card" (``cds.hooks.explanation``): codes, flags, numbers,
+    dates only."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "issued_at", _require_aware("issued_at", self.issued_at))

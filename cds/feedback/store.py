@@ -171,6 +171,7 @@ class FeedbackStore:
                 "patient_pseudonym": card.patient_pseudonym,
                 "suppress_days": card.suppress_days,
                 "suppress_reasons": list(card.suppress_reasons),
+                "explanation": dict(card.explanation) if card.explanation else None,
             }
             for card in sorted(cards, key=lambda c: c.card_uuid)
         ]
@@ -246,6 +247,14 @@ class FeedbackStore:
         )
         with self._read(one_statement=True) as connection:
             return set(connection.execute(statement).scalars())
+
+    def reset_suppressions(self, rule_id: str | None = None) -> int:
+        """Delete the suppressions (of one rule, or all); how many there were."""
+        statement = delete(Suppression)
+        if rule_id is not None:
+            statement = statement.where(Suppression.rule_id == rule_id)
+        with self._write() as connection:
+            return connection.execute(statement).rowcount
 
     def report(self, start: datetime | None = None, end: datetime | None = None) -> list[ReportRow]:
         """Feedback per (rule_id, rules_version) on the cards issued in [start, end),

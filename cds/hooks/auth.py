@@ -25,8 +25,8 @@ async def authenticate_client(request: Request) -> Claims | None:
     verifier: JwtVerifier | None = getattr(request.app.state, "verifier", None)
     if verifier is None:
         return None
-    base = request.app.state.settings.public_base_url
-    audience = f"{base}{request.url.path}"
+    bases = request.app.state.settings.public_base_urls
+    audience = [f"{base}{request.url.path}" for base in bases]
     try:
         claims = await verifier.verify(bearer_token(request.headers.get("authorization")), audience)
         await _first_use_across_replicas(request, claims)

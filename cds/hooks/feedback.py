@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds.cards import RULE_EXTENSION
+from cds.engine import Firing
 from cds.errors import Problem, RequestError
 from cds.feedback import (
     FeedbackRecord,
@@ -31,6 +32,7 @@ from cds.feedback import (
     UnknownCardError,
 )
 from cds.hooks.errors import StoreUnavailableError
+from cds.hooks.explanation import compact_explanation
 from cds.hooks.models import FeedbackItem, FeedbackRequest
 from cds.hooks.pipeline import problems_from
 from cds.observability import metrics
@@ -222,8 +224,10 @@ def issued_records(
     patient_pseudonym: str,
     rulebase: RuleBase,
     now: dt.datetime,
+    firings: Sequence[Firing] = (),
 ) -> list[IssuedCardRecord]:
-    """What to remember of each card, with its rule's suppression policy."""
+    """What to remember of each card, with its rule's suppression policy and the compact
+    explanation of why it fired."""
     records = []
     for card in cards:
         rule_id = card["extension"][RULE_EXTENSION]
@@ -239,6 +243,7 @@ def issued_records(
                 patient_pseudonym=patient_pseudonym,
                 suppress_days=days,
                 suppress_reasons=reasons,
+                explanation=compact_explanation(rule_id, rulebase.version, firings),
             )
         )
     return records

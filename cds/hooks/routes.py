@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Annotated, Any, Protocol
 
@@ -14,11 +15,18 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from cds.cards import RULE_EXTENSION
-from cds.errors import PrefetchUnavailableError, UnknownServiceError
+from cds.engine import Firing
+from cds.errors import PrefetchUnavailableError, Problem, UnknownServiceError
 from cds.feedback import UnknownCardError, pseudonymise
+from cds.feedback.dashboard import card_explanation
 from cds.fhir.client import complete_prefetch, keys_to_complete
 from cds.hooks.auth import authenticate_client
-from cds.hooks.errors import BodyTimeoutError, ClientGoneError, PayloadTooLargeError
+from cds.hooks.errors import (
+    BodyTimeoutError,
+    ClientGoneError,
+    PayloadTooLargeError,
+    operation_outcome,
+)
 from cds.hooks.feedback import (
     CardLedger,
     feedback_records,
@@ -162,6 +170,7 @@ async def _call_with(
             service_id=service.id,
             pseudonym_key=request.app.state.pseudonym_key,
             rulebase=rulebase,
+            firings=result.engine.firings,
         )
     response = CardsResponse.model_validate({"cards": cards})
     _observe(hook_request, service, result, cards, rulebase)
@@ -215,6 +224,7 @@ async def _unsuppressed_and_recorded(
     service_id: str,
     pseudonym_key: bytes,
     rulebase: RuleBase,
+    firings: Sequence[Firing],
 ) -> list[dict[str, Any]]:
     """Drop the cards an "already addressed" override silenced for this patient; the
     rest are recorded right after the response."""
@@ -233,6 +243,7 @@ async def _unsuppressed_and_recorded(
                 patient_pseudonym=pseudonym,
                 rulebase=rulebase,
                 now=now,
+                firings=firings,
             )
         )
     return kept
@@ -259,3 +270,18 @@ async def receive_feedback(
     )
     body = orjson.dumps({"stored": result.stored, "duplicates": result.duplicates})
     return Response(body, media_type="application/json")
+
+
+@router.get("/cds-services/{service_id}/cards/{card_uuid}/explanation")
+async def explain_card(request: Request, service: ServiceDep, card_uuid: str) -> Response:
+    """Why a card this service issued fired: rule, rules version, structured facts bound.
+
+    Behind the same client authentication as the hook calls; a uuid another service
+    issued is "not found" here, as it is for feedback."""
+    ledger: CardLedger = request.app.state.card_ledger
+    await ledger.settle()
+    found = await asyncio.to_thread(card_explanation, ledger.store, service.id, card_uuid)
+    if found is None:
+        problem = Problem("card_uuid", "no card with this uuid was issued by this service")
+        return operation_outcome(404, [problem], code="not-found")
+    return Response(orjson.dumps(found), media_type="application/json")

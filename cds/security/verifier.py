@@ -24,7 +24,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -55,6 +55,7 @@ __all__ = [
     "MAX_TOKEN_CHARS",
     "Claims",
     "JwtVerifier",
+    "audience_hint",
     "bearer_token",
     "service_audience",
 ]
@@ -116,6 +117,30 @@ def bearer_token(authorization_header: str | None) -> str:
     if not _COMPACT_JWT.fullmatch(token):
         raise AuthenticationError("bearer token is not a compact JWT (three base64url parts)")
     return token
+
+
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def _loopback_neutral(url: str) -> str:
+    for name in _LOOPBACK_NAMES:
+        url = url.replace(f"//{name}:", "//loopback:").replace(f"//{name}/", "//loopback/")
+    return url
+
+
+def audience_hint(claimed: Any, expected: Sequence[str]) -> str:
+    """Why a near-miss ``aud`` missed, for the log: trailing slash or loopback name."""
+    claims = claimed if isinstance(claimed, list) else [claimed]
+    for value in (c for c in claims if isinstance(c, str) and len(c) <= MAX_TOKEN_CHARS):
+        for want in expected:
+            if value.rstrip("/") == want.rstrip("/"):
+                return " (they differ only by a trailing slash)"
+            if _loopback_neutral(value.rstrip("/")) == _loopback_neutral(want.rstrip("/")):
+                return (
+                    " (they differ only by localhost vs 127.0.0.1: the client must use the"
+                    " URL in PUBLIC_BASE_URL, or list both there, comma-separated)"
+                )
+    return ""
 
 
 def service_audience(public_base_url: str, service_id: str) -> str:
@@ -206,11 +231,12 @@ class JwtVerifier:
         if self._owns_client:
             await self._http.aclose()
 
-    async def verify(self, token: str, audience: str) -> Claims:
+    async def verify(self, token: str, audience: str | Sequence[str]) -> Claims:
         """The claims of ``token`` if a trusted client signed it for ``audience``.
 
-        ``audience`` is the public URL of the endpoint being called, compared exactly with
-        ``aud`` (a string, or a list containing it). Raises ``AuthenticationError``.
+        ``audience`` is the public URL of the endpoint being called (or several, one per
+        accepted public base URL), compared exactly with ``aud`` (a string, or a list
+        containing one of them). Raises ``AuthenticationError``.
         """
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthenticationError(f"token over {MAX_TOKEN_CHARS} characters")
@@ -273,7 +299,7 @@ class JwtVerifier:
         self,
         token: str,
         key: PyJWK,
-        audience: str,
+        audience: str | Sequence[str],
         issuer: TrustedIssuer,
         unverified: Mapping[str, Any],
     ) -> dict[str, Any]:
@@ -282,7 +308,7 @@ class JwtVerifier:
                 token,
                 key=key,
                 algorithms=list(ALLOWED_ALGORITHMS),
-                audience=audience,
+                audience=audience if isinstance(audience, str) else list(audience),
                 issuer=issuer.iss,
                 options={
                     "require": REQUIRED_CLAIMS,
@@ -302,8 +328,11 @@ class JwtVerifier:
         except InvalidSignatureError as exc:
             raise AuthenticationError("signature does not verify") from exc
         except InvalidAudienceError as exc:
+            expected = [audience] if isinstance(audience, str) else list(audience)
             raise AuthenticationError(
-                f"aud {shown(unverified.get('aud'))} does not name {audience!r}"
+                f"aud {shown(unverified.get('aud'))} does not name "
+                f"{' or '.join(repr(a) for a in expected)}"
+                f"{audience_hint(unverified.get('aud'), expected)}"
             ) from exc
         except MissingRequiredClaimError as exc:
             raise AuthenticationError(f"missing claim {exc.claim}") from exc

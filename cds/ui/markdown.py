@@ -1,0 +1,23 @@
+"""Card details (CDS Hooks: GitHub-flavoured Markdown) as HTML that is safe to insert.
+
+markdown-it in its ``commonmark`` preset with raw HTML off: a ``<script>`` in a detail
+comes out as text, and its link validator refuses ``javascript:``/``data:`` URLs. Links
+open in a new tab without the opener.
+"""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+
+__all__ = ["MAX_MARKDOWN_CHARS", "render_markdown"]
+
+MAX_MARKDOWN_CHARS = 20_000
+"""Longer details are cut (the card's own limit is far lower); rendering stays linear."""
+
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_MD.enable("table")
+
+
+def render_markdown(text: str) -> str:
+    html: str = _MD.render(text[:MAX_MARKDOWN_CHARS])
+    return html.replace("<a href=", '<a target="_blank" rel="noopener noreferrer" href=')
