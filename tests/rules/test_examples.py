@@ -106,7 +106,8 @@ def test_example_gets_its_expected_cards(expected_path: Path, rulebase: RuleBase
             assert word in card.get("detail", "")
         labels = [s["label"] for s in card.get("suggestions", [])]
         assert labels == want.get("suggestion_labels", [])
-    assert result.extraction.issues == []
+    # the only input skipped is another patient's, as the mixed-patient example has
+    assert [i for i in result.extraction.issues if "another patient" not in i.message] == []
 
 
 @pytest.mark.parametrize("expected_path", EXPECTATIONS, ids=_name)
