@@ -57,6 +57,7 @@ _UNITS = "|".join(re.escape(u) for u in _UNIT_WORDS)
 _RATES: list[tuple[str, Callable[[float], float]]] = [
     (r"{n}\s*(?:times|x)\s*(?:a|per|/|each)?\s*(?:day|daily|d)\b", lambda n: n),
     (r"{n}\s*(?:times|x)\s*(?:a|per|/|each)?\s*(?:week|wk)\b", lambda n: n / 7),
+    (r"{n}\s*(?:times|x)\s*(?:a|per|/|each)?\s*(?:month|mo)\b", lambda n: n / 30),
     (rf"{_EVERY}\s*{{n}}\s*(?:hours|hour|hrs|hr|h)\b", lambda n: 24 / n),
     (rf"{_EVERY}\s*{{n}}\s*(?:days|day|d)\b", lambda n: 1 / n),
     (rf"{_EVERY}\s*{{n}}\s*(?:weeks|week|wks|wk|w)\b", lambda n: 1 / (7 * n)),
@@ -105,7 +106,7 @@ _TOKEN = re.compile(
             rf"(?P<max>\b(?:max(?:imum)?|not\s+to\s+exceed|no\s+more\s+than|nte|up\s+to)\s*(?:of\s*)?"
             rf"(?P<max_n>{_NUM})\s*(?P<max_unit>{_UNITS})\s*(?:/|per|in|a|every|each)\s*"
             rf"(?:24\s*(?:hours|hrs|h)|day|d)\b)",
-            rf"(?P<dose>(?<![\w.])(?P<low>{_NUM})(?:\s*(?:-|to|or)\s*(?P<high>{_NUM}))?\s*"
+            rf"(?P<dose>(?<![\w.])(?P<low>{_NUM})(?:\s*(?:-|to)\s*(?P<high>{_NUM}))?\s*"
             rf"(?P<unit>{_UNITS})(?![a-z]))",
             *(
                 f"(?P<rate{i}>(?<![\\w.]){pattern.format(n=f'(?P<n{i}>{_NUM})')})"
@@ -220,6 +221,9 @@ def _same_dose(pending: _Dose, mg: float | None, units: float | None) -> _Dose |
     """Two mentions of one dose of different kinds ("1 tab (50 mg)"), when they agree."""
     if (pending.unit_doses is None) == (units is None):
         return None
+    count = pending.unit_doses if pending.unit_doses is not None else units
+    if count != 1 and (pending.mg is None or mg is None):
+        return None  # "25 mg 2 tabs": the mg of one tablet or of both? unknown
     if pending.mg is not None and mg is not None and abs(pending.mg - mg) > 1e-6:
         return None
     return _Dose(
@@ -264,6 +268,8 @@ def read_sig(
         pairs.append((dose.mg, per_day))
     if not pairs:
         return SigDose(maximum, ()) if prn and maximum is not None else None
+    if len(pairs) > 1 and "(" in text:
+        return None  # "400 mg bid (0.8 g/day)" restates a total: a second dose or not?
     total = sum(mg * per_day for mg, per_day in pairs)
     if maximum is not None:
         if prn:
