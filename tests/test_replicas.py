@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import load_example
+from tests.conftest import for_patient, load_example
 from tests.feedback.postgres import postgres_url, reset_database
 from tests.security.support import ISS, ec_key, public_jwk, sign
 from tests.serving import Served, serve
@@ -52,8 +52,7 @@ def _auth(path: str) -> dict[str, str]:
 
 
 def _card(server: Served, patient: str) -> dict[str, Any] | None:
-    body = load_example("restless-back-amisulpride.json")
-    body["context"]["patientId"] = patient
+    body = for_patient(load_example("restless-back-amisulpride.json"), patient)
     response = httpx.post(server.url + SERVICE, json=body, headers=_auth(SERVICE), timeout=10)
     assert response.status_code == 200, response.text
     cards: list[dict[str, Any]] = response.json()["cards"]
