@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from cds.cards.templates import MAX_SUMMARY_LENGTH, CardTemplate, EvidenceSource, SuggestionSpec
+from cds.units import mass_factor
 
 __all__ = ["CardOutcome", "RenderContext", "render_cards"]
 
@@ -224,13 +225,12 @@ def _round_sig(value: float, digits: int = 2) -> float:
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
-_MASS_UNITS = frozenset({"mg", "g", "mcg", "ug", "µg"})
-
-
 def _is_mass_dose(quantity: Any) -> bool:
+    """A dose in a mass unit of the one unit table ("mg", "MG", "milligrams", "µg"...)."""
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
         return False
-    return str(quantity.get("code") or quantity.get("unit") or "").lower() in _MASS_UNITS
+    units = (quantity.get("code"), quantity.get("unit"))
+    return any(isinstance(u, str) and mass_factor(u) is not None for u in units)
 
 
 def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | None:

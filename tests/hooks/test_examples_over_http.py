@@ -11,12 +11,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.fhir.fhir_server import FhirTestServer
+from tests.fhir.fhir_server import FhirTestServer, sekmet_fhir_server  # noqa: F401
 from tests.hooks.support import TestClient, service_url
-from tests.rules.test_examples_on_fhir_server import (  # registers ``loaded``, ``fhir_server``
-    loaded,  # noqa: F401
-    sekmet_fhir_server,  # noqa: F401
-)
+from tests.rules.test_examples_on_fhir_server import loaded  # noqa: F401 (fixture)
 
 EXPECTED = sorted(EXAMPLES.glob("*.expected.json"))
 
