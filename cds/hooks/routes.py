@@ -41,7 +41,7 @@ from cds.observability import metrics
 from cds.rulebase import RuleBase
 from cds.settings import Settings
 
-__all__ = ["router"]
+__all__ = ["router", "with_fetched_prefetch"]
 
 log = logging.getLogger("cds.hooks")
 router = APIRouter(dependencies=[Depends(authenticate_client)])
@@ -111,7 +111,7 @@ async def _read_body(request: Request, settings: Settings) -> bytes:
     return b"".join(chunks)
 
 
-async def _with_fetched_prefetch(
+async def with_fetched_prefetch(
     request: Request, hook_request: HookRequest, service: Service
 ) -> HookRequest:
     """Fetch from the FHIR server what the client did not prefetch (412 if it cannot).
@@ -152,7 +152,7 @@ async def _call_with(
     request: Request, service: Service, rulebase: RuleBase, settings: Settings
 ) -> Response:
     body = await _read_body(request, settings)
-    hook_request = await _with_fetched_prefetch(request, parse_request(body), service)
+    hook_request = await with_fetched_prefetch(request, parse_request(body), service)
     with metrics.engine_sessions():
         result = evaluate(
             hook_request,

@@ -24,10 +24,9 @@ from pydantic import BaseModel, Field
 from cds.authoring.explain import explain_request
 from cds.errors import CdsError
 from cds.feedback.dashboard import dashboard_data
-from cds.fhir.client import complete_prefetch, keys_to_complete
 from cds.hooks import SERVICES
-from cds.hooks.pipeline import parse_request, validated_context
-from cds.hooks.services import PREFETCH
+from cds.hooks.pipeline import parse_request
+from cds.hooks.routes import with_fetched_prefetch
 from cds.settings import Settings
 from cds.ui.markdown import render_markdown
 
@@ -117,21 +116,8 @@ async def explain(body: ExplainBody, request: Request) -> Response:
         raise HTTPException(404, "no CDS service with this id")
     settings: Settings = request.app.state.settings
     try:
-        hook_request = parse_request(body.request)
-        validated_context(hook_request, service)
-        if keys_to_complete(hook_request.prefetch, service.required):
-            auth = hook_request.fhirAuthorization
-            prefetch = await complete_prefetch(
-                request.app.state.fhir_client,
-                fhir_server=hook_request.fhirServer,
-                access_token=auth.access_token if auth else None,
-                context=hook_request.context,
-                templates=PREFETCH,
-                required=service.required,
-                prefetch=hook_request.prefetch,
-                policy=request.app.state.fetch_policy,
-            )
-            hook_request = hook_request.model_copy(update={"prefetch": prefetch})
+        # the same fetch, checks and 412s as a hook call (cds.hooks.routes)
+        hook_request = await with_fetched_prefetch(request, parse_request(body.request), service)
         report = explain_request(
             hook_request.model_dump_json(exclude_none=True).encode(),
             request.app.state.rules.current,
