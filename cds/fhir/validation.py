@@ -35,6 +35,31 @@ _READ_ELEMENTS: dict[str, frozenset[str]] = {
          "subject", "recordedDate", "note", *_ONSET, *_ABATEMENT}
     ),
 }  # fmt: skip
+_DATE_ELEMENTS = frozenset(
+    {"authoredOn", "start", "end", "event", "onsetDateTime", "abatementDateTime",
+     "recordedDate", "time", "effectiveDateTime", "issued"}
+)  # fmt: skip
+"""FHIR date, dateTime and instant elements the read resources can hold. pydantic reads a
+number there as seconds since 1970; FHIR JSON allows only a string."""
+
+
+def _number_as_date(resource: Mapping[str, Any]) -> str | None:
+    """The path of the first date element holding something other than a string.
+
+    Iterative over the elements kept for validation, so linear and bounded by the body."""
+    stack: list[tuple[str, Any]] = [(k, v) for k, v in resource.items()]
+    while stack:
+        path, item = stack.pop()
+        name = path.rsplit(".", 1)[-1]
+        if name in _DATE_ELEMENTS:
+            values = item if isinstance(item, list) else [item]
+            if any(not isinstance(v, str) for v in values):
+                return path
+        elif isinstance(item, Mapping):
+            stack.extend((f"{path}.{k}", v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{i}", v) for i, v in enumerate(item))
+    return None
 
 
 def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
@@ -42,8 +67,12 @@ def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, Inpu
     if raw.get("modifierExtension"):
         kind = raw.get("resourceType")
         return None, InputIssue(where, f"invalid {kind}, skipped: modifierExtension not supported")
+    kept = {k: v for k, v in raw.items() if k in read}
+    if (path := _number_as_date(kept)) is not None:
+        kind = raw.get("resourceType")
+        return None, InputIssue(where, f"invalid {kind}, skipped: {path} (a date must be a string)")
     try:
-        return model.model_validate({k: v for k, v in raw.items() if k in read}), None
+        return model.model_validate(kept), None
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in e["loc"]) or "(resource)" for e in exc.errors()})
         message = f"invalid {raw.get('resourceType')}, skipped: " + ", ".join(fields[:5])

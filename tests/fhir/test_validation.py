@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
@@ -73,3 +76,45 @@ def test_unknown_modifier_extension_is_not_silently_ignored() -> None:
     assert model is None
     assert issue is not None
     assert "modifierExtension" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "named"),
+    [
+        ("authoredOn", 20000, "authoredOn"),
+        ("authoredOn", 1733000000.5, "authoredOn"),
+        (
+            "dispenseRequest",
+            {"validityPeriod": {"start": 5}},
+            "dispenseRequest.validityPeriod.start",
+        ),
+    ],
+)
+def test_a_number_where_a_date_belongs_is_refused(element: str, value: Any, named: str) -> None:
+    """Regression: pydantic read ``"authoredOn": 20000`` as 1970-01-01T05:33:20Z (seconds
+    since the epoch), so an order of today looked decades old. FHIR JSON dates are strings."""
+    raw = medication_request(codes=[(RXNORM, "61381")])
+    raw[element] = value
+    model, issue = validate_medication_request(raw, "prefetch MedicationRequest #0")
+    assert model is None
+    assert issue is not None
+    assert named in issue.message
+
+
+def test_a_number_in_a_condition_date_or_timing_event_is_refused() -> None:
+    raw = condition(codes=[(ICD10CM, "G25.81")])
+    raw["onsetPeriod"] = {"start": "2026-01-01", "end": 7}
+    assert validate_condition(raw, "c")[1] is not None
+    order = medication_request(codes=[(RXNORM, "61381")])
+    order["dosageInstruction"] = [{"timing": {"event": ["2026-01-01", 3]}}]
+    _, issue = validate_medication_request(order, "m")
+    assert issue is not None
+    assert "dosageInstruction.0.timing.event" in issue.message
+
+
+def test_string_dates_still_pass() -> None:
+    raw = condition(codes=[(ICD10CM, "G25.81")])
+    raw["onsetPeriod"] = {"start": "2026-01-01", "end": "2026-02"}
+    model, issue = validate_condition(raw, "c")
+    assert issue is None
+    assert model is not None
