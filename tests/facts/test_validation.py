@@ -5,7 +5,8 @@ from __future__ import annotations
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from cds.fhir import InputIssue, validate_condition, validate_medication_request
+from cds.errors import InputIssue
+from cds.facts import validate_condition, validate_medication_request
 from tests.facts.fhir_builders import ICD10CM, RXNORM, condition, dose, medication_request
 
 
