@@ -33,10 +33,9 @@ import httpx
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from cds.facts import to_engine
+from cds.facts import extract_facts, to_engine
 from cds.feedback import FeedbackStore, pseudonymise
 from cds.fhir import collect_record
-from cds.fhir.extract import extract_facts
 from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
 from cds.hooks.feedback import issued_records
 from cds.rulebase import load_rulebase

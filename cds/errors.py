@@ -23,6 +23,7 @@ __all__ = [
     "CdsError",
     "EngineError",
     "EvaluationLimitError",
+    "InputIssue",
     "PrefetchUnavailableError",
     "Problem",
     "RequestError",
@@ -44,6 +45,17 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class InputIssue:
+    """A part of the input that was skipped; says where, never what the data was.
+
+    Not an error: the request goes on without it (the ``fhir`` layer notes resources it
+    cannot file, ``facts`` the ones it cannot read or validate)."""
+
+    where: str
+    message: str
 
 
 class RequestError(CdsError):

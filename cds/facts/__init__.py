@@ -1,4 +1,5 @@
-"""FHIR resources -> flat facts: drug recognition, dose normalisation, complaint text.
+"""FHIR resources -> flat facts: which resources to read (validated with fhir.resources),
+drug recognition, dose normalisation, complaint text.
 
 Knows nothing of HTTP or of durable-rules; its facts are frozen dataclasses, turned into
 the engine's flat dicts by ``to_engine``.
@@ -8,6 +9,7 @@ from cds.facts.aggregate import aggregate_facts
 from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
+from cds.facts.extract import Extraction, extract_facts
 from cds.facts.knowledge import Knowledge
 from cds.facts.medications import candidate_drugs, medication_facts
 from cds.facts.model import (
@@ -21,10 +23,12 @@ from cds.facts.model import (
 )
 from cds.facts.phrases import PhraseBook, PhraseLibrary, TextFeatures
 from cds.facts.terminology import Terminology
+from cds.facts.validation import validate_condition, validate_medication_request
 
 __all__ = [
     "FACT_SCHEMA",
     "ComplaintFact",
+    "Extraction",
     "Fact",
     "FindingFact",
     "Knowledge",
@@ -38,8 +42,11 @@ __all__ = [
     "candidate_drugs",
     "condition_facts",
     "epoch_day",
+    "extract_facts",
     "is_condition_candidate",
     "medication_facts",
     "mg_per_day",
     "to_engine",
+    "validate_condition",
+    "validate_medication_request",
 ]

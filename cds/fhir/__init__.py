@@ -1,13 +1,8 @@
-"""FHIR input: collect a patient's resources from the hook request, validate them."""
+"""FHIR input: collect a patient's resources from the hook request or the FHIR server.
+
+Reading them (which to validate, what facts they give) is ``cds.facts``' job.
+"""
 
 from cds.fhir.records import InputIssue, PatientRecord, collect_record, resources_in
-from cds.fhir.validation import validate_condition, validate_medication_request
 
-__all__ = [
-    "InputIssue",
-    "PatientRecord",
-    "collect_record",
-    "resources_in",
-    "validate_condition",
-    "validate_medication_request",
-]
+__all__ = ["InputIssue", "PatientRecord", "collect_record", "resources_in"]

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds.errors import PrefetchUnavailableError
+from cds.errors import InputIssue, PrefetchUnavailableError
 
 __all__ = [
     "InputIssue",
@@ -33,14 +33,6 @@ __all__ = [
 
 _PATIENT_SCOPED = frozenset({"MedicationRequest", "Condition"})
 """The patient-scoped resource types ``_file`` keeps: a type added there is added here."""
-
-
-@dataclass(frozen=True)
-class InputIssue:
-    """A part of the input that was skipped; says where, never what the data was."""
-
-    where: str
-    message: str
 
 
 @dataclass

@@ -18,9 +18,8 @@ from pydantic import BaseModel, ValidationError
 from cds.cards import RenderContext, render_cards
 from cds.engine import EngineResult
 from cds.errors import Problem, RequestError
-from cds.facts import aggregate_facts, to_engine
+from cds.facts import Extraction, aggregate_facts, extract_facts, to_engine
 from cds.fhir import collect_record
-from cds.fhir.extract import Extraction, extract_facts
 from cds.hooks.models import HookRequest
 from cds.hooks.services import Service
 from cds.rulebase import RuleBase

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds.facts import PhraseBook, PhraseLibrary, Terminology
+from cds.facts import Knowledge, PhraseBook, PhraseLibrary, Terminology
 from cds.settings import bundled_rules_dir
 
 
@@ -22,3 +22,9 @@ def phrases() -> PhraseBook:
 def library() -> PhraseLibrary:
     """Every language's phrase file, as the service loads them."""
     return PhraseLibrary.load(bundled_rules_dir() / "phrases")
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    """Everything extraction reads of the bundled rules (value sets and phrases)."""
+    return Knowledge.load(bundled_rules_dir())

@@ -17,7 +17,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from pydantic import ValidationError
 
-from cds.fhir.records import InputIssue
+from cds.errors import InputIssue
 
 __all__ = ["validate_condition", "validate_medication_request"]
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from cds.facts import ComplaintFact, FindingFact, Knowledge, MedicationFact, epoch_day
+from cds.facts import (
+    ComplaintFact,
+    FindingFact,
+    Knowledge,
+    MedicationFact,
+    epoch_day,
+    extract_facts,
+)
 from cds.fhir import InputIssue, PatientRecord, collect_record
-from cds.fhir.extract import extract_facts
 from tests.conftest import load_example
 from tests.facts.fhir_builders import ICD10CM, RXNORM, condition, dose, medication_request
 

@@ -9,23 +9,44 @@ region?). Only candidates go through full fhir.resources validation, once; this 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from cds.facts import (
-    Fact,
-    Knowledge,
-    TextBudget,
-    candidate_drugs,
-    condition_facts,
-    is_condition_candidate,
-    medication_facts,
-)
-from cds.fhir.records import InputIssue, PatientRecord
-from cds.fhir.validation import validate_condition, validate_medication_request
+from cds.errors import InputIssue
+from cds.facts.conditions import TextBudget, condition_facts
+from cds.facts.conditions import is_candidate as is_condition_candidate
+from cds.facts.knowledge import Knowledge
+from cds.facts.medications import candidate_drugs, medication_facts
+from cds.facts.model import Fact
+from cds.facts.validation import validate_condition, validate_medication_request
 
-__all__ = ["Extraction", "extract_facts"]
+__all__ = ["Extraction", "PatientRecord", "extract_facts"]
+
+
+class PatientRecord(Protocol):
+    """What extraction reads of one patient's raw resources (``cds.fhir`` collects them
+    from the hook request into a record of this shape)."""
+
+    @property
+    def draft_orders(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def medication_requests(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def conditions(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def issues(self) -> Sequence[InputIssue]:
+        """Parts of the request already skipped while collecting."""
+
+    @property
+    def skipped(self) -> Mapping[str, int]:
+        """Resources left out before reading, by reason."""
+
+    def medication(self, reference: str) -> Mapping[str, Any] | None:
+        """The request's Medication a reference names, if any."""
 
 
 @dataclass

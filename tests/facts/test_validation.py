@@ -8,7 +8,8 @@ import pytest
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from cds.fhir import InputIssue, validate_condition, validate_medication_request
+from cds.errors import InputIssue
+from cds.facts import validate_condition, validate_medication_request
 from tests.facts.fhir_builders import ICD10CM, RXNORM, condition, dose, medication_request
 
 
