@@ -429,8 +429,10 @@ def test_a_phrase_holding_a_negation_word_negates_nothing_after_it(
 
 
 def test_phrases_are_read_in_one_linear_pass(phrases: PhraseBook) -> None:
-    """Issue 12: 10x the text costs at most ~10x the time (15x for timer noise), on the
-    old worst case: many hits and no clause break."""
+    """Issue 12: 10x the text costs about 10x the time, on the old worst case: many hits and
+    no clause break. A quadratic pass costs 100x; the bound of 30x leaves room for a loaded
+    machine, where a 142 KB text misses the caches that a 14 KB one hits (seen: 15-20x)."""
+    import gc
     import time
 
     unit = "restless legs worse at night relieved by walking no rash denies pacing "
@@ -438,11 +440,16 @@ def test_phrases_are_read_in_one_linear_pass(phrases: PhraseBook) -> None:
     def seconds(repeats: int) -> float:
         text = unit * repeats
         best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            phrases.read(text)
-            best = min(best, time.perf_counter() - start)
+        gc.collect()
+        gc.disable()  # a collection falling inside one run is not the reader's cost
+        try:
+            for _ in range(5):  # CPU time of this process, not other processes' load
+                start = time.process_time()
+                phrases.read(text)
+                best = min(best, time.process_time() - start)
+        finally:
+            gc.enable()
         return best
 
     seconds(20)
-    assert seconds(2_000) / seconds(200) <= 15
+    assert seconds(2_000) / seconds(200) <= 30
