@@ -76,7 +76,8 @@ def test_ten_times_the_text_takes_at_most_about_ten_times_the_time(http: httpx.C
     assert MAX_TEXT_CHARS_PER_RESOURCE >= 80_000  # both sizes are read whole
     _median_seconds(http, small, runs=1)  # warm up
     ratio = _median_seconds(http, large) / _median_seconds(http, small)
-    assert ratio <= 15, f"10x the text took {ratio:.1f}x the time"
+    # quadratic is 100x; 30x leaves room for a loaded machine's cache misses on the larger text
+    assert ratio <= 30, f"10x the text took {ratio:.1f}x the time"
 
 
 def test_a_one_megabyte_note_is_cut_logged_and_answered_quickly(
