@@ -11,10 +11,15 @@ One patient only: a mis-scoped search, a proxy that merges results or an ``_incl
 that reaches too far can put another patient's resources in a Bundle. A patient-scoped
 resource is used only when its ``subject`` (or ``patient``) names ``context.patientId``;
 see ``PatientRecord.skipped`` and the README's "How the record is read".
+
+Language: a Condition's text is read with the phrase file of its own ``language``; one
+without takes the ``language`` of the prefetch Bundle it came in, else the request's
+(``Content-Language``), else the phrase files detect it (``cds/facts/phrases.py``).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +31,7 @@ __all__ = [
     "InputIssue",
     "PatientRecord",
     "collect_record",
+    "language_tag",
     "local_reference",
     "names_patient",
     "resources_in",
@@ -33,6 +39,16 @@ __all__ = [
 
 _PATIENT_SCOPED = frozenset({"MedicationRequest", "Condition"})
 """The patient-scoped resource types ``_file`` keeps: a type added there is added here."""
+
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+"""The shape of a BCP 47 language tag (FHIR ``code`` values such as ``es`` or ``es-MX``)."""
+
+
+def language_tag(value: Any) -> str | None:
+    """``value`` if it is shaped like a BCP 47 language tag, else None."""
+    if isinstance(value, str) and len(value) <= 64 and _LANGUAGE_TAG.fullmatch(value):
+        return value
+    return None
 
 
 @dataclass
@@ -112,10 +128,12 @@ def collect_record(
     required: Sequence[str],
     *,
     patient_id: str,
+    language: str | None = None,
 ) -> PatientRecord:
     """Sort the request's resources of ``patient_id``; raise 412-worthy
     ``PrefetchUnavailableError`` naming each required key that is absent or came back
-    as an OperationOutcome."""
+    as an OperationOutcome. ``language`` is the request's (``Content-Language``): the
+    default for Conditions that state none and came in no Bundle that states one."""
     prefetch = prefetch or {}
     missing = [key for key in required if key not in prefetch or _is_error(prefetch[key])]
     if missing:
@@ -128,10 +146,25 @@ def collect_record(
     for key, value in prefetch.items():
         if value is None or _is_error(value):
             continue
+        default = _bundle_language(value) or language
         for where, resource in _located(value, f"prefetch.{key}", record.issues):
             if _belongs(record, where, resource, patient_id, draft=False):
-                _file(record, resource, draft=False)
+                _file(record, _with_language(resource, default), draft=False)
     return record
+
+
+def _bundle_language(value: Any) -> str | None:
+    if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
+        return language_tag(value.get("language"))
+    return None
+
+
+def _with_language(resource: Mapping[str, Any], default: str | None) -> Mapping[str, Any]:
+    """A Condition that states no ``language`` of its own, read in ``default`` (a copy:
+    the request's data is never changed; a language it does state, valid or not, stays)."""
+    if default is None or resource["resourceType"] != "Condition" or "language" in resource:
+        return resource
+    return {**resource, "language": default}
 
 
 def _belongs(

@@ -110,6 +110,7 @@ def evaluate(
     source_label: str,
     override_system: str,
     today: dt.date | None = None,
+    language: str | None = None,
 ) -> Evaluation:
     clock = time.perf_counter
     marks = [clock()]
@@ -120,6 +121,7 @@ def evaluate(
         request.prefetch,
         service.required,
         patient_id=str(request.context["patientId"]),
+        language=language,
     )
     marks.append(clock())
     extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())

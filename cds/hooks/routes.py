@@ -34,6 +34,8 @@ from cds.hooks.feedback import (
     parse_feedback,
     unknown_card_error,
 )
+from cds.hooks.language import HEADER as LANGUAGE_HEADER
+from cds.hooks.language import content_language
 from cds.hooks.models import CardsResponse, DiscoveryResponse, HookRequest
 from cds.hooks.pipeline import Evaluation, evaluate, parse_request, validated_context
 from cds.hooks.services import PREFETCH, SERVICES, Service
@@ -152,6 +154,7 @@ async def _call_with(
     request: Request, service: Service, rulebase: RuleBase, settings: Settings
 ) -> Response:
     body = await _read_body(request, settings)
+    language = content_language(request.headers.get(LANGUAGE_HEADER))
     hook_request = await with_fetched_prefetch(request, parse_request(body), service)
     with metrics.engine_sessions():
         result = evaluate(
@@ -160,6 +163,7 @@ async def _call_with(
             rulebase,
             source_label=settings.source_label,
             override_system=settings.override_system_uri,
+            language=language,
         )
     cards = result.cards
     if cards:  # most calls flag nothing and never touch the database

@@ -107,6 +107,18 @@ def test_a_drug_role_without_a_source_is_refused(rules_copy: Path) -> None:
     assert "no source for its role" in result.output
 
 
+@pytest.mark.parametrize("placeholder", ["TODO", "see label", "-", "Silber 2021"])
+def test_a_placeholder_source_is_refused(rules_copy: Path, placeholder: str) -> None:
+    """A word or a bare author-year is not a citation a reader can find."""
+    path = rules_copy / "valuesets" / "drug_roles.tsv"
+    row = _role_line(path.read_text(encoding="utf-8"), "mirtazapine")
+    line = _edit(path, row, "\t".join([*row.split("\t")[:4], placeholder]))
+    problems = [str(p) for p in check_rules_dir(rules_copy)]
+    assert problems == [
+        f"{path}:{line}:5: 'mirtazapine' has no source for its role (a guideline, review or label)"
+    ]
+
+
 def test_an_unknown_role_is_refused(rules_copy: Path) -> None:
     path = rules_copy / "valuesets" / "drug_roles.tsv"
     row = _role_line(path.read_text(encoding="utf-8"), "bupropion")

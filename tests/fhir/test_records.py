@@ -286,3 +286,36 @@ def test_included_medication_resolves_by_any_spelling_of_its_reference() -> None
     )
     assert record.medication("https://ehr/fhir/Medication/m1/_history/3") == medication
     assert record.medication("Medication/m2") is None
+
+
+def _languages(prefetch: dict[str, Any], language: str | None = None) -> list[Any]:
+    record = collect_record(None, prefetch, [], patient_id="p1", language=language)
+    return [c.get("language") for c in record.conditions]
+
+
+def test_a_condition_without_language_takes_its_bundles() -> None:
+    """Issue 10: the request's language (its Bundle's, then Content-Language) is the
+    default for a Condition that states none; the Condition's own always wins."""
+    own = condition(id="own", language="zh")
+    plain = condition(id="plain")
+    prefetch = {"conditions": bundle(own, plain, language="es-MX")}
+    assert _languages(prefetch, language="en") == ["zh", "es-MX"]
+    assert "language" not in plain  # the request's data is never changed
+
+
+@pytest.mark.parametrize("bundle_language", [None, "", "12", 7, "es_MX"])
+def test_without_a_usable_bundle_language_the_request_language_is_used(
+    bundle_language: Any,
+) -> None:
+    prefetch = {"conditions": bundle(condition(), language=bundle_language)}
+    assert _languages(prefetch, language="es") == ["es"]
+    assert _languages(prefetch) == [None]  # then the phrase files detect it
+
+
+def test_a_single_condition_and_other_resources_keep_what_they_state() -> None:
+    order = medication_request()
+    prefetch = {"conditions": condition(language=None), "medications": bundle(order)}
+    record = collect_record(None, prefetch, [], patient_id="p1", language="es")
+    assert [c.get("language", "absent") for c in record.conditions] == [None]
+    assert record.medication_requests == [order]
+    assert _languages({"conditions": condition()}, language="es") == ["es"]
