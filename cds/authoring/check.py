@@ -16,8 +16,7 @@ from pydantic import ValidationError
 
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
-from cds.facts.phrases import PhraseFile
-from cds.facts.valuesets import load_valuesets
+from cds.facts import PhraseFile, load_valuesets
 from cds.rulebase import (
     PHRASES_DIR,
     RuleBase,
