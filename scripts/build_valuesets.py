@@ -137,7 +137,7 @@ def read_tsv(path: Path, expected_columns: Sequence[str]) -> list[Row]:
     """A tab-separated input with the columns expected, each row with its line number."""
     problems: list[Problem] = []
     rows = read_table(path, expected_columns, problems)
-    if problems:
+    if problems or rows is None:
         raise InputError(problems)
     return rows
 
@@ -408,7 +408,7 @@ def load_roles(path: Path) -> dict[str, RoleRow]:
     """drug_roles.tsv by lower-case ingredient, read by the service's loader."""
     problems: list[Problem] = []
     roles = read_roles(path, problems)
-    if problems:
+    if problems or roles is None:
         raise InputError(problems)
     return roles
 

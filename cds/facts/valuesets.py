@@ -102,24 +102,24 @@ Row = tuple[int, dict[str, str], list[str]]
 """A row's line number, its cells by column name (stripped) and the header's names."""
 
 
-def read_table(path: Path, columns: Sequence[str], problems: list[Problem]) -> list[Row]:
+def read_table(path: Path, columns: Sequence[str], problems: list[Problem]) -> list[Row] | None:
     """The rows of a tab-separated file (``#`` comment lines first), with line numbers;
     a missing file, a header without a required column or a row of the wrong width is a
-    problem (the file, or that row, is then skipped)."""
+    problem (``None`` when the file cannot be read at all; a bad row is skipped)."""
     if not path.is_file():
         problems.append(Problem(str(path), "missing value-set file"))
-        return []
+        return None
     with path.open(encoding="utf-8", newline="") as handle:
         lines = [(n, line) for n, line in enumerate(handle, 1) if not line.startswith("#")]
     if not lines:
         problems.append(Problem(f"{path}:1:1", "no header line"))
-        return []
+        return None
     header_line, header = lines[0]
     names = header.rstrip("\r\n").split("\t")
     missing = [c for c in columns if c not in names]
     if missing:
         problems.append(Problem(f"{path}:{header_line}:1", f"missing columns: {missing}"))
-        return []
+        return None
     rows: list[Row] = []
     for number, line in lines[1:]:
         if not line.strip():
@@ -206,11 +206,15 @@ class ValueSetTables:
     conditions: list[ConditionRow] = field(default_factory=list)
 
 
-def read_roles(path: Path, problems: list[Problem]) -> dict[str, RoleRow]:
+def read_roles(path: Path, problems: list[Problem]) -> dict[str, RoleRow] | None:
     """``drug_roles.tsv``, the authors' sourced roles, by lower-case ingredient: each row
-    has a known role and a source, once. The build script reads it through here too."""
+    has a known role and a source, once (``None`` if the file cannot be read). The build
+    script reads it through here too."""
+    rows = read_table(path, ROLES_TABLE.required, problems)
+    if rows is None:
+        return None
     roles: dict[str, RoleRow] = {}
-    for row in read_table(path, ROLES_TABLE.required, problems):
+    for row in rows:
         line, cells, header = row
         name = cells["ingredient"].lower()
         if name in roles:
@@ -252,7 +256,7 @@ class _Loader:
 
     def _read(self, table: Table) -> tuple[Path, list[Row]]:
         path = self.directory / table.name
-        return path, read_table(path, table.required, self.problems)
+        return path, read_table(path, table.required, self.problems) or []
 
     def _codes(self, path: Path, row: Row, column: str, system: str, owner: str) -> list[str]:
         codes = split_cell(row[1][column])
@@ -291,6 +295,8 @@ class _Loader:
         drugs.tsv cannot drift from the sourced role."""
         path = self.directory / ROLES_TABLE.name
         roles = read_roles(path, self.problems)
+        if roles is None:  # its own problem says why; every drug lacking a row would be noise
+            return
         self.tables.roles = roles
         drugs_path = self.directory / DRUGS.name
         for name, role in roles.items():
@@ -304,8 +310,6 @@ class _Loader:
                     "date, run scripts/build_valuesets.py"
                 )
                 self.problems.append(Problem(role.where(path, "role"), msg))
-        if not path.is_file():
-            return
         for name, drug in self.ingredients.items():
             if name not in roles:
                 msg = f"'{name}' has no row in drug_roles.tsv (its role and source)"

@@ -130,11 +130,17 @@ def test_each_mistake_gets_the_same_located_problem_from_service_and_check(
     expected = f"{vs / name}:{line}:{located}"
     _, problems = load_valuesets(vs)
     found = [str(p) for p in problems]
-    assert expected in found
+    assert found[0] == expected
     with pytest.raises(RulesError) as service:
         Terminology.load(vs)
     assert [str(p) for p in service.value.problems] == found
     assert [str(p) for p in check_rules_dir(rules)] == found
+
+
+def test_an_unreadable_drug_roles_file_is_one_problem_not_one_per_drug(rules: Path) -> None:
+    vs = rules / "valuesets"
+    name, line, located = _missing_column(vs)
+    assert [str(p) for p in load_valuesets(vs)[1]] == [f"{vs / name}:{line}:{located}"]
 
 
 def test_the_service_refuses_to_start_on_the_same_problems_once_each(rules: Path) -> None:
