@@ -61,6 +61,8 @@ def serve(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RESTLESS_CDS_")}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     environment.update(env)
+    # never the user's data folder: another checkout's migrations may have moved it on
+    environment.setdefault("RESTLESS_CDS_DATABASE_PATH", str(tmp_path / f"feedback-{port}.db"))
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
             [*COMMAND, "--host", host, "--port", str(port), *args],
