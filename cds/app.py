@@ -25,11 +25,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds import __version__
-from cds.authoring.check import load_checked_rulebase
+from cds.authoring import load_checked_rulebase
 from cds.feedback import FeedbackStore
-from cds.hooks import SERVICES, health_router, install_error_handlers, router
-from cds.hooks.feedback import CardLedger
-from cds.observability.logs import configure_logging
+from cds.fhir import fetch_policy
+from cds.hooks import SERVICES, CardLedger, health_router, install_error_handlers, router
+from cds.observability import configure_logging
 from cds.observability.middleware import RequestContextMiddleware
 from cds.reload import RuleBaseHolder, watch_rules
 from cds.security import JwtVerifier, TrustedIssuer, load_trusted_issuers, sandbox_issuer
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = await asyncio.to_thread(FeedbackStore, settings.feedback_database_url)
         app.state.card_ledger = CardLedger(store, read_timeout=settings.store_timeout_seconds)
         log.info("feedback store: %s", settings.feedback_store_label)
-        app.state.fetch_policy = settings.fetch_policy
+        app.state.fetch_policy = fetch_policy(settings)
         if verifier is None:
             log.warning(
                 "CDS client authentication is OFF: every call is accepted unsigned (%s)",

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from cds.errors import CdsError
-from cds.observability.logs import uvicorn_log_config
+from cds.observability import uvicorn_log_config
 from cds.settings import ConfigError, Settings, load_settings, open_defaults, settings_handoff
 
 __all__ = ["main"]
@@ -173,7 +173,7 @@ def rules_check(rules_dir: Path | None) -> None:
 )
 def rules_test(rules_dir: Path | None, examples: Path | None) -> None:
     """Run the cases in <rules>/tests/ and every example request; show differences."""
-    from cds.authoring.ruletests import run_examples, run_rule_cases
+    from cds.authoring import run_examples, run_rule_cases
     from cds.rulebase import load_rulebase
 
     settings = _settings(rules_dir)
@@ -216,8 +216,7 @@ def feedback() -> None:
 )
 def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: str) -> None:
     """Per rule and rules version: cards issued, accepted, overridden, reasons, rate."""
-    from cds.feedback import FeedbackStore
-    from cds.feedback.report import render_report
+    from cds.feedback import FeedbackStore, render_report
 
     settings = _load()
     if output == "table":  # csv and json stay machine-readable
@@ -269,7 +268,7 @@ def explain(
     request_file: Path, rules_dir: Path | None, service_id: str | None, as_json: bool
 ) -> None:
     """Show facts, rule firings, derived facts, cards and why other rules did not fire."""
-    from cds.authoring.explain import explain_request, format_explanation, service_for
+    from cds.authoring import explain_request, format_explanation, service_for
     from cds.rulebase import load_rulebase
 
     settings = _settings(rules_dir)

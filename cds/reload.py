@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cds.authoring.check import load_checked_rulebase
+from cds.authoring import load_checked_rulebase
 from cds.errors import CdsError, EngineError, RulesError
 from cds.observability import metrics
 from cds.rulebase import RuleBase, snapshot_hash, take_snapshot

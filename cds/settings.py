@@ -21,8 +21,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
-from cds.fhir.client import FetchPolicy
-
 __all__ = [
     "HANDOFF_VARIABLE",
     "LOOPBACK_HOSTS",
@@ -170,20 +168,6 @@ class Settings(BaseSettings):
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
         return key_file.read_text(encoding="utf-8").strip().encode()
-
-    @property
-    def fetch_policy(self) -> FetchPolicy:
-        """The FHIR-server fallback's limits."""
-        allowed = None if self.fhir_allowed_servers is None else tuple(self.fhir_allowed_servers)
-        return FetchPolicy(
-            allowed_servers=allowed,
-            connect_timeout=self.fhir_connect_timeout_seconds,
-            request_timeout=self.fhir_request_timeout_seconds,
-            overall_timeout=self.fhir_overall_timeout_seconds,
-            max_pages=self.fhir_max_pages,
-            max_entries=self.fhir_max_entries,
-            max_concurrency=self.fhir_max_concurrency,
-        )
 
     @property
     def authenticates_clients(self) -> bool:

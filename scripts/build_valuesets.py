@@ -15,7 +15,12 @@ Outputs (tab-separated, UTF-8, "\\n" line endings, sorted rows, "# " comment lin
 No code is made up here: every code written comes from an input file, and every row keeps
 the text it came from (the source column, or the VSAC display and value-set OIDs).
 
-Standard library only.  Usage:  python scripts/build_valuesets.py [--terminology DIR] [--out DIR]
+Reads and checks through the service's own value-set loader (``cds.facts.valuesets``): the
+input tables, drug_roles.tsv and every code get the same file:line:col problems as
+``restless-cds rules check``, and the built files are loaded by it before they replace the
+old ones, so a build never writes what the service would refuse.
+
+Usage:  python scripts/build_valuesets.py [--terminology DIR] [--out DIR]
 """
 
 from __future__ import annotations
@@ -23,29 +28,43 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stdnum import verhoeff
+from cds.errors import Problem
+from cds.facts.valuesets import (
+    ICD10CM,
+    RXNORM,
+    SNOMED,
+    RoleRow,
+    Row,
+    code_problem,
+    load_valuesets,
+    problem_at,
+    read_roles,
+    read_table,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TERMINOLOGY = REPO_ROOT / "terminology"  # copied in; see terminology/PROVENANCE.md
 DEFAULT_OUT = REPO_ROOT / "rules" / "valuesets"
+BUILT = ("drugs.tsv", "drug_products.tsv", "conditions.tsv")
 
 SCRIPT_NAME = "scripts/build_valuesets.py"
 INPUT_LABEL = "terminology"
 
-RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SNOMED_SYSTEM = "http://snomed.info/sct"
-ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM_SYSTEM = RXNORM
+SNOMED_SYSTEM = SNOMED
+ICD10CM_SYSTEM = ICD10CM
+ATC_SYSTEM = "http://www.whocc.no/atc"
 
 # A drug's role comes from rules/valuesets/drug_roles.tsv (written by rule authors, with a
 # source for each), not from its class: the build never overwrites that file.
-ROLES = frozenset({"provoking", "not_provoking", "treatment", "uncertain"})
-ROLE_COLUMNS = ("ingredient", "drug_class", "subclass", "role", "source")
 
 MEDICATION_COLUMNS = (
     "ingredient",
@@ -91,9 +110,6 @@ CATEGORY_OVERRIDES = {
 CONDITIONS_HEADER = ("category", "concept", "system", "code", "display", "verified", "source")
 
 RXCUI_RE = re.compile(r"^[0-9]{1,9}$")
-ATC_RE = re.compile(r"^[A-Z]([0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?)?$")
-SNOMED_RE = re.compile(r"^[1-9][0-9]{5,17}$")
-ICD10CM_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 # "ICD-10-CM titles: G47.00=Insomnia, unspecified; G47.01=Insomnia due to medical condition"
 ICD_TITLES_MARKER = "ICD-10-CM titles:"
 ICD_TITLE_SPLIT_RE = re.compile(r";\s*(?=[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?=)")
@@ -103,7 +119,11 @@ PACK_ITEM_RE = re.compile(r"^(?P<count>[0-9]+) \((?P<product>.*)\)$")
 
 
 class InputError(Exception):
-    """An input file is missing or malformed."""
+    """An input file is missing or malformed; ``problems`` are file:line:col located."""
+
+    def __init__(self, problems: Sequence[Problem | str]) -> None:
+        self.problems = [str(p) for p in problems]
+        super().__init__("\n".join(self.problems))
 
 
 def warn(message: str) -> None:
@@ -113,28 +133,12 @@ def warn(message: str) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def read_tsv(path: Path, expected_columns: Sequence[str]) -> list[dict[str, str]]:
-    """Read a plain tab-separated file (no quoting) whose header must equal expected_columns."""
-    if not path.is_file():
-        raise InputError(f"missing input file {path}")
-    numbered = [
-        (n, line)
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if not line.startswith("# ")
-    ]
-    if not numbered:
-        raise InputError(f"{path} is empty")
-    header = numbered[0][1].split("\t")
-    if tuple(header) != tuple(expected_columns):
-        raise InputError(f"{path}: unexpected header {header!r}, expected {list(expected_columns)}")
-    rows: list[dict[str, str]] = []
-    for number, line in numbered[1:]:
-        if not line.strip():
-            continue
-        cells = line.split("\t")
-        if len(cells) != len(header):
-            raise InputError(f"{path}:{number}: {len(cells)} cells, expected {len(header)}")
-        rows.append({name: cell.strip() for name, cell in zip(header, cells, strict=True)})
+def read_tsv(path: Path, expected_columns: Sequence[str]) -> list[Row]:
+    """A tab-separated input with the columns expected, each row with its line number."""
+    problems: list[Problem] = []
+    rows = read_table(path, expected_columns, problems)
+    if problems or rows is None:
+        raise InputError(problems)
     return rows
 
 
@@ -167,10 +171,10 @@ class ValueSet:
 def _walk_contains(items: Any, where: str) -> Iterator[dict[str, Any]]:
     """Yield expansion.contains entries, descending into nested contains."""
     if not isinstance(items, list):
-        raise InputError(f"{where}: expansion.contains is not a list")
+        raise InputError([f"{where}: expansion.contains is not a list"])
     for item in items:
         if not isinstance(item, dict):
-            raise InputError(f"{where}: contains entry is not an object")
+            raise InputError([f"{where}: contains entry is not an object"])
         yield item
         if "contains" in item:
             yield from _walk_contains(item["contains"], where)
@@ -180,15 +184,15 @@ def read_valueset(path: Path) -> ValueSet:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+        raise InputError([f"{path}: not valid JSON ({exc})"]) from exc
     if not isinstance(data, dict) or data.get("resourceType") != "ValueSet":
-        raise InputError(f"{path}: not a FHIR ValueSet")
+        raise InputError([f"{path}: not a FHIR ValueSet"])
     oid = str(data.get("id") or str(data.get("url", "")).rsplit("/", 1)[-1])
     if not oid:
-        raise InputError(f"{path}: ValueSet has neither id nor url")
+        raise InputError([f"{path}: ValueSet has neither id nor url"])
     expansion = data.get("expansion")
     if not isinstance(expansion, dict):
-        raise InputError(f"{path}: ValueSet has no expansion")
+        raise InputError([f"{path}: ValueSet has no expansion"])
     title = str(data.get("title") or data.get("name") or "")
     valueset = ValueSet(oid=oid, title=title, path=path)
     for item in _walk_contains(expansion.get("contains", []), str(path)):
@@ -388,88 +392,91 @@ def brands_by_ingredient(
     return brands
 
 
-def check_codes(codes: Iterable[str], pattern: re.Pattern[str], what: str, where: str) -> None:
-    """Warn about codes that look malformed; they are still written as given."""
+def check_codes(
+    path: Path, row: Row, column: str, system: str, problems: list[Problem]
+) -> list[str]:
+    """The codes of a cell; a malformed one (or a SNOMED CT id failing its check digit) is a
+    problem at the input's file:line:col, worded as the service's loader words it."""
+    codes = split_codes(row[1][column])
     for code in codes:
-        if not pattern.match(code):
-            warn(f"{where}: {what} code {code!r} has an unexpected format (kept as given)")
-        elif pattern is SNOMED_RE and not verhoeff.is_valid(code):
-            warn(f"{where}: SNOMED CT code {code!r} fails its check digit (kept as given)")
+        if (message := code_problem(system, code)) is not None:
+            problems.append(problem_at(path, row, column, message))
+    return codes
 
 
-def read_roles(path: Path) -> dict[str, dict[str, str]]:
-    """drug_roles.tsv by lower-case ingredient; a row without a role or source is an error."""
-    roles: dict[str, dict[str, str]] = {}
-    for row in read_tsv(path, ROLE_COLUMNS):
-        name = row["ingredient"].strip().lower()
-        if row["role"] not in ROLES:
-            raise InputError(
-                f"{path.name}: {name}: role {row['role']!r} is not one of {sorted(ROLES)}"
-            )
-        if not row["source"].strip():
-            raise InputError(f"{path.name}: {name}: no source for its role")
-        if name in roles:
-            raise InputError(f"{path.name}: ingredient {name!r} appears twice")
-        roles[name] = row
+def load_roles(path: Path) -> dict[str, RoleRow]:
+    """drug_roles.tsv by lower-case ingredient, read by the service's loader."""
+    problems: list[Problem] = []
+    roles = read_roles(path, problems)
+    if problems or roles is None:
+        raise InputError(problems)
     return roles
 
 
 def build_drug_rows(
-    medications: Sequence[dict[str, str]],
+    path: Path,
+    medications: Sequence[Row],
     brands: dict[str, set[str]],
-    roles: dict[str, dict[str, str]],
+    roles: dict[str, RoleRow],
+    roles_path: Path,
 ) -> list[list[str]]:
-    """One row per ingredient of medications.tsv, plus the drugs drug_roles.tsv adds by
-    name (no codes); every row takes its role and role source from drug_roles.tsv."""
+    """One row per ingredient of medications.tsv (at ``path``), plus the drugs
+    drug_roles.tsv adds by name (no codes); every row takes its role and role source from
+    drug_roles.tsv. Every problem is collected before any is raised."""
     rows: list[list[str]] = []
-    seen: set[str] = set()
-    for med in medications:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for row in medications:
+        line, med, _ = row
         ingredient = med["ingredient"]
-        if ingredient.lower() in seen:
-            raise InputError(f"medications.tsv: ingredient {ingredient!r} appears twice")
-        seen.add(ingredient.lower())
+        if (first := seen.setdefault(ingredient.lower(), line)) != line:
+            message = f"'{ingredient.lower()}' repeats line {first}"
+            problems.append(problem_at(path, row, "ingredient", message))
+            continue
+        rxcuis = check_codes(path, row, "rxnorm_in_rxcui", RXNORM_SYSTEM, problems)
+        atcs = check_codes(path, row, "atc_code", ATC_SYSTEM, problems)
         role = roles.get(ingredient.lower())
         if role is None:
-            raise InputError(f"drug_roles.tsv: no role for {ingredient!r} of medications.tsv")
-        rxcuis = split_codes(med["rxnorm_in_rxcui"])
-        atcs = split_codes(med["atc_code"])
-        check_codes(rxcuis, RXCUI_RE, "RxNorm", f"medications.tsv {ingredient}")
-        check_codes(atcs, ATC_RE, "ATC", f"medications.tsv {ingredient}")
+            message = f"'{ingredient.lower()}' has no row in drug_roles.tsv (its role and source)"
+            problems.append(problem_at(path, row, "ingredient", message))
+            continue
         rows.append(
             [
                 ingredient,
-                role["drug_class"] or med["drug_class"],
-                role["subclass"] or med["subclass"],
-                role["role"],
+                role.drug_class or med["drug_class"],
+                role.subclass or med["subclass"],
+                role.role,
                 ";".join(rxcuis),
                 ";".join(atcs),
                 ";".join(sorted(brands.get(ingredient.lower(), set()))),
                 med["verified"],
                 med["source"],
-                role["source"],
+                role.source,
             ]
         )
     for name, role in roles.items():
         if name in seen:
             continue
-        if not role["drug_class"]:
-            raise InputError(
-                f"drug_roles.tsv: {name} is not in medications.tsv: give its drug_class"
-            )
+        if not role.drug_class:
+            message = f"'{name}' is not in medications.tsv: give its drug_class"
+            problems.append(Problem(role.where(roles_path, "drug_class"), message))
+            continue
         rows.append(
             [
                 name,
-                role["drug_class"],
-                role["subclass"],
-                role["role"],
+                role.drug_class,
+                role.subclass,
+                role.role,
                 "",
                 "",
                 "",
                 "name only",
                 "drug_roles.tsv",
-                role["source"],
+                role.source,
             ]
         )
+    if problems:
+        raise InputError(problems)
     rows.sort(key=lambda row: row[0].lower())
     return rows
 
@@ -489,22 +496,23 @@ def parse_icd_titles(notes: str, where: str) -> dict[str, str]:
     return titles
 
 
-def build_condition_rows(conditions: Sequence[dict[str, str]]) -> tuple[list[list[str]], int]:
-    """Return (rows, number of concepts skipped because verified is 'no')."""
+def build_condition_rows(path: Path, conditions: Sequence[Row]) -> tuple[list[list[str]], int]:
+    """Return (rows, number of concepts skipped because verified is 'no'); a malformed code
+    of a concept written out stops the build, located in ``path``."""
     rows: list[list[str]] = []
+    problems: list[Problem] = []
     skipped = 0
     categories: dict[tuple[str, str], set[str]] = {}
-    for source_row in conditions:
+    for row in conditions:
+        source_row = row[1]
         concept = source_row["concept"]
         cond = {**source_row, "category": CATEGORY_OVERRIDES.get(concept, source_row["category"])}
         where = f"conditions.tsv {concept!r}"
         if cond["verified"].lower() == "no":
             skipped += 1
             continue
-        snomed_codes = split_codes(cond["snomed_ct"])
-        icd_codes = split_codes(cond["icd10cm"])
-        check_codes(snomed_codes, SNOMED_RE, "SNOMED CT", where)
-        check_codes(icd_codes, ICD10CM_RE, "ICD-10-CM", where)
+        snomed_codes = check_codes(path, row, "snomed_ct", SNOMED_SYSTEM, problems)
+        icd_codes = check_codes(path, row, "icd10cm", ICD10CM_SYSTEM, problems)
         if len(snomed_codes) > 1:
             warn(f"{where}: several SNOMED codes share one snomed_display")
         titles = parse_icd_titles(cond["notes"], where)
@@ -522,6 +530,8 @@ def build_condition_rows(conditions: Sequence[dict[str, str]]) -> tuple[list[lis
     for (system, code), cats in sorted(categories.items()):
         if len(cats) > 1:
             warn(f"{system}|{code} appears under several categories: {', '.join(sorted(cats))}")
+    if problems:
+        raise InputError(problems)
     rows.sort(key=lambda row: (row[0], row[1].lower(), row[2], row[3]))
     return rows, skipped
 
@@ -560,35 +570,14 @@ def common_comments(description: Sequence[str], inputs: Sequence[str]) -> list[s
     ]
 
 
-def run(terminology: Path, out: Path, roles_path: Path | None = None) -> int:
-    medications = read_tsv(terminology / "medications.tsv", MEDICATION_COLUMNS)
-    roles = read_roles(roles_path or out / "drug_roles.tsv")
-    conditions = read_tsv(terminology / "conditions.tsv", CONDITION_COLUMNS)
-    vsac_paths = sorted((terminology / "vsac").glob("*.json"))
-    if not vsac_paths:
-        raise InputError(f"no VSAC expansions in {terminology / 'vsac'}")
-    valuesets = [read_valueset(path) for path in vsac_paths]
-    vsac_names = [f"vsac/{path.name}" for path in vsac_paths]
-
-    matcher = IngredientMatcher(med["ingredient"] for med in medications)
-    products, left_out = build_products(valuesets, matcher)
-    for product in left_out:
-        substances = ", ".join(product.substances) or "nothing parsed"
-        print(
-            f"left out: RxNorm {product.code} {product.display!r} "
-            f"(names no ingredient of medications.tsv: {substances}; "
-            f"in {';'.join(sorted(product.valuesets))})",
-            file=sys.stderr,
-        )
-
-    brands = brands_by_ingredient(products, matcher)
-    drug_rows = build_drug_rows(medications, brands, roles)
-    product_rows = [
-        [p.code, p.display, ";".join(p.ingredients), p.brand, ";".join(sorted(p.valuesets))]
-        for p in products
-    ]
-    condition_rows, skipped_concepts = build_condition_rows(conditions)
-
+def write_all(
+    out: Path,
+    vsac_names: Sequence[str],
+    drug_rows: Sequence[Sequence[str]],
+    product_rows: Sequence[Sequence[str]],
+    condition_rows: Sequence[Sequence[str]],
+) -> tuple[int, int, int]:
+    """The three built files written into ``out``; their row counts."""
     n_drugs = write_tsv(
         out / "drugs.tsv",
         common_comments(
@@ -630,6 +619,65 @@ def run(terminology: Path, out: Path, roles_path: Path | None = None) -> int:
         CONDITIONS_HEADER,
         condition_rows,
     )
+    return n_drugs, n_products, n_conditions
+
+
+def check_built(staging: Path, out: Path, roles_path: Path) -> None:
+    """Load the built files with the service's loader, beside the authors' drug_roles.tsv
+    and brands.tsv: a build that the service would refuse is not written."""
+    shutil.copyfile(roles_path, staging / "drug_roles.tsv")
+    if (out / "brands.tsv").is_file():
+        shutil.copyfile(out / "brands.tsv", staging / "brands.tsv")
+    _, problems = load_valuesets(staging)
+    roles_copy = str(staging / "drug_roles.tsv")
+    located = [
+        str(p).replace(roles_copy, str(roles_path)).replace(str(staging), str(out))
+        for p in problems
+    ]
+    if located:
+        raise InputError(located)
+
+
+def run(terminology: Path, out: Path, roles_path: Path | None = None) -> int:
+    medications = read_tsv(terminology / "medications.tsv", MEDICATION_COLUMNS)
+    roles_path = roles_path or out / "drug_roles.tsv"
+    roles = load_roles(roles_path)
+    conditions = read_tsv(terminology / "conditions.tsv", CONDITION_COLUMNS)
+    vsac_paths = sorted((terminology / "vsac").glob("*.json"))
+    if not vsac_paths:
+        raise InputError([f"no VSAC expansions in {terminology / 'vsac'}"])
+    valuesets = [read_valueset(path) for path in vsac_paths]
+    vsac_names = [f"vsac/{path.name}" for path in vsac_paths]
+
+    matcher = IngredientMatcher(med["ingredient"] for _, med, _ in medications)
+    products, left_out = build_products(valuesets, matcher)
+    for product in left_out:
+        substances = ", ".join(product.substances) or "nothing parsed"
+        print(
+            f"left out: RxNorm {product.code} {product.display!r} "
+            f"(names no ingredient of medications.tsv: {substances}; "
+            f"in {';'.join(sorted(product.valuesets))})",
+            file=sys.stderr,
+        )
+
+    brands = brands_by_ingredient(products, matcher)
+    drug_rows = build_drug_rows(
+        terminology / "medications.tsv", medications, brands, roles, roles_path
+    )
+    product_rows = [
+        [p.code, p.display, ";".join(p.ingredients), p.brand, ";".join(sorted(p.valuesets))]
+        for p in products
+    ]
+    condition_rows, skipped_concepts = build_condition_rows(
+        terminology / "conditions.tsv", conditions
+    )
+    with tempfile.TemporaryDirectory(prefix="restless-valuesets-") as temporary:
+        staging = Path(temporary)
+        counts = write_all(staging, vsac_names, drug_rows, product_rows, condition_rows)
+        check_built(staging, out, roles_path)
+        for name in BUILT:
+            shutil.copyfile(staging / name, out / name)
+    n_drugs, n_products, n_conditions = counts
 
     distinct_codes = len(products) + len(left_out)
     print(f"drugs.tsv: {n_drugs} rows written")
@@ -663,7 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args.terminology, args.out)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
         return 1
 
 

@@ -64,6 +64,8 @@ def serve(
     # never open the machine's (another checkout may have migrated it further)
     environment["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
     environment.update(env)
+    # never the user's data folder: another checkout's migrations may have moved it on
+    environment.setdefault("RESTLESS_CDS_DATABASE_PATH", str(tmp_path / f"feedback-{port}.db"))
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
             [*COMMAND, "--host", host, "--port", str(port), *args],

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cds.cards import RULE_EXTENSION
-from cds.engine.trace import first_unmet_condition
+from cds.engine import first_unmet_condition
 from cds.facts import to_engine
 from cds.hooks import SERVICES, Service, evaluate, parse_request
 from cds.rulebase import RuleBase

@@ -1,5 +1,6 @@
 """Outcomes -> CDS Hooks cards: templates from rule files, rendering with suggestions."""
 
+from cds.cards.checks import template_inputs, template_problems
 from cds.cards.render import (
     RULE_EXTENSION,
     VERSION_EXTENSION,
@@ -28,4 +29,6 @@ __all__ = [
     "SuggestionSpec",
     "placeholders",
     "render_cards",
+    "template_inputs",
+    "template_problems",
 ]

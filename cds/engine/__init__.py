@@ -5,6 +5,7 @@ Knows nothing of HTTP or FHIR: facts in (flat dicts), firings and outcomes out.
 
 from cds.engine.compiler import CompiledRule, CompiledRules, FactSchema, compile_rules
 from cds.engine.session import EngineResult, Firing, Outcome, RuleEngine
+from cds.engine.trace import first_unmet_condition
 from cds.engine.yamlpos import LocatedYaml, load_located_yaml
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "Outcome",
     "RuleEngine",
     "compile_rules",
+    "first_unmet_condition",
     "load_located_yaml",
 ]

@@ -10,20 +10,13 @@ checks only the first key of a multi-key condition object (found here, not in th
 
 from __future__ import annotations
 
-import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from cds.cards.templates import (
-    MAX_SUMMARY_LENGTH,
-    CardTemplate,
-    EvidenceSource,
-    placeholders,
-    sentence_problems,
-)
+from cds.cards import CardTemplate, EvidenceSource, template_inputs, template_problems
 from cds.engine.expressions import Const, ExpressionError, Ref, Value, parse_value
 from cds.engine.runtime import GATE_FACT, end_rule_name
 from cds.engine.schema import Condition, ConfigFile, Rule, RuleFile
@@ -331,7 +324,7 @@ def _rule_metadata(
         template = rule.then.card.template
         if template not in cards:
             raise _LocatedError(("then", "card", "template"), f"no card template '{template}'")
-        missing = _template_names(cards[template]) - set(raw)
+        missing = template_inputs(cards[template]) - set(raw)
         if missing:
             msg = f"card '{template}' needs values for: {', '.join(sorted(missing))}"
             raise _LocatedError(("then", "card", "with"), msg)
@@ -361,42 +354,6 @@ def _rule_metadata(
     )
 
 
-def _format_problem(text: str) -> str | None:
-    """Why a template text cannot be filled in, or ``None`` when it can."""
-    try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(text)]
-    except ValueError as exc:
-        return f"malformed placeholder: {exc}"
-    if any(field is not None and (field == "" or field.isdigit()) for field in fields):
-        return "placeholders need a name, like {drug}"
-    return None
-
-
-def _check_suppression(
-    located: LocatedYaml,
-    name: str,
-    template: CardTemplate,
-    settings: Mapping[str, Any],
-    problems: list[Problem],
-) -> None:
-    spec = template.suppression
-    assert spec is not None
-    where = ("cards", name, "suppression")
-    codes = {r.code for r in template.override_reasons}
-    for k, code in enumerate(spec.override_reasons):
-        if code not in codes:
-            msg = f"'{code}' is not one of this card's override reasons"
-            problems.append(located.problem((*where, "override_reasons", k), msg))
-    try:
-        days = parse_value(spec.days, set(), settings)
-    except ExpressionError as exc:
-        problems.append(located.problem((*where, "days"), str(exc)))
-        return
-    value = days.value if isinstance(days, Const) else None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 365:
-        problems.append(located.problem((*where, "days"), "days must be a number in (0, 365]"))
-
-
 def _with_settings(template: CardTemplate, settings: Mapping[str, Any]) -> CardTemplate:
     """The template with its ``config.`` numbers (suggestion fraction, suppression days)
     resolved once here, so renderer and feedback read plain numbers."""
@@ -416,17 +373,15 @@ def _with_settings(template: CardTemplate, settings: Mapping[str, Any]) -> CardT
     return template.model_copy(update=update) if update else template
 
 
-def _template_names(template: CardTemplate) -> set[str]:
-    texts = [template.summary, template.detail, *(s.text for s in template.sections)]
-    if any(_format_problem(text) for text in texts):
-        return set()  # reported by _check_cards
-    names = placeholders(template.summary) | placeholders(template.detail)
-    for section in template.sections:
-        names |= placeholders(section.text) - {"list"}
-    names.update(template.dedupe_on)
-    if template.suggestion:
-        names |= template.suggestion.inputs
-    return names
+def _resolver(settings: Mapping[str, Any]) -> Callable[[float | str], object]:
+    """How a card template's number (``0.5`` or ``config.x``) is read: the rule files'
+    value expressions, which only the engine knows."""
+
+    def resolve(raw: float | str) -> object:
+        parsed = parse_value(raw, set(), settings)  # ExpressionError is a ValueError
+        return parsed.value if isinstance(parsed, Const) else None
+
+    return resolve
 
 
 def _check_cards(
@@ -438,43 +393,10 @@ def _check_cards(
     schema: FactSchema,
     problems: list[Problem],
 ) -> None:
+    """The card-template checks of ``cds.cards``, located in this rule file."""
+    resolve = _resolver(settings)
     for name, template in rule_file.cards.items():
-        if len(template.summary) > MAX_SUMMARY_LENGTH:
-            msg = f"summary is {len(template.summary)} characters; CDS Hooks allows 139"
-            problems.append(located.problem(("cards", name, "summary"), msg))
-        if template.suppression is not None:
-            _check_suppression(located, name, template, settings, problems)
-        for key, text in (("summary", template.summary), ("detail", template.detail)):
-            if (message := _format_problem(text)) is not None:
-                problems.append(located.problem(("cards", name, key), message))
-            for message in sentence_problems(text):
-                problems.append(located.problem(("cards", name, key), message))
-        for k, section in enumerate(template.sections):
-            where = ("cards", name, "sections", k)
-            if (message := _format_problem(section.text)) is not None:
-                problems.append(located.problem((*where, "text"), message))
-            for message in sentence_problems(section.text):
-                problems.append(located.problem((*where, "text"), message))
-            attrs = schema.get(section.fact)
-            if attrs is None:
-                problems.append(
-                    located.problem((*where, "fact"), f"unknown fact type '{section.fact}'")
-                )
-            elif section.attribute not in attrs:
-                msg = f"'{section.fact}' has no attribute '{section.attribute}'"
-                problems.append(located.problem((*where, "attribute"), msg))
-        for k, source_id in enumerate(template.sources):
-            if source_id not in sources:
-                msg = f"unknown source '{source_id}'"
-                problems.append(located.problem(("cards", name, "sources", k), msg))
-        if template.suggestion and isinstance(template.suggestion.fraction, str):
-            try:
-                fraction = parse_value(template.suggestion.fraction, set(), settings)
-            except ExpressionError as exc:
-                problems.append(
-                    located.problem(("cards", name, "suggestion", "fraction"), str(exc))
-                )
-                continue
-            if not isinstance(fraction, Const) or not 0 < float(fraction.value) < 1:
-                msg = "fraction must be a number between 0 and 1"
-                problems.append(located.problem(("cards", name, "suggestion", "fraction"), msg))
+        found = template_problems(
+            template, sources=sources, fact_attributes=schema, resolve=resolve
+        )
+        problems.extend(located.problem(("cards", name, *where), msg) for where, msg in found)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cds.cards.templates import CardTemplate, EvidenceSource
+from cds.cards import CardTemplate, EvidenceSource
 
 __all__ = ["CardOutcome", "Condition", "ConfigFile", "Derive", "Rule", "RuleFile", "Then"]
 

@@ -21,9 +21,10 @@ from cds.facts.model import (
     epoch_day,
     to_engine,
 )
-from cds.facts.phrases import PhraseBook, PhraseLibrary, TextFeatures
+from cds.facts.phrases import PhraseBook, PhraseFile, PhraseLibrary, TextFeatures
 from cds.facts.terminology import Terminology
 from cds.facts.validation import validate_condition, validate_medication_request
+from cds.facts.valuesets import load_valuesets
 
 __all__ = [
     "FACT_SCHEMA",
@@ -34,6 +35,7 @@ __all__ = [
     "Knowledge",
     "MedicationFact",
     "PhraseBook",
+    "PhraseFile",
     "PhraseLibrary",
     "Terminology",
     "TextBudget",
@@ -44,6 +46,7 @@ __all__ = [
     "epoch_day",
     "extract_facts",
     "is_condition_candidate",
+    "load_valuesets",
     "medication_facts",
     "mg_per_day",
     "to_engine",

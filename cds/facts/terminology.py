@@ -9,11 +9,13 @@ text (so "amisulpride hydrochloride 200 mg" counts, and
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from cds.errors import RulesError
+from cds.facts.valuesets import ATC, ICD10CM, ROLES, RXNORM, SNOMED, ValueSetTables, load_valuesets
 
 __all__ = [
     "ATC",
@@ -28,17 +30,6 @@ __all__ = [
 ]
 
 _WORD = re.compile(r"\w+")
-
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-ATC = "http://www.whocc.no/atc"
-SNOMED = "http://snomed.info/sct"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-
-
-ROLES = ("provoking", "not_provoking", "treatment", "uncertain")
-"""A drug's role in restless syndromes (``drugs.tsv`` ``role``, sourced in
-``drug_roles.tsv``): only ``provoking`` drugs get dose reviews; ``uncertain`` ones an
-observation at most."""
 
 
 @dataclass(frozen=True)
@@ -66,16 +57,6 @@ class ConditionConcept:
     display: str
 
 
-def _rows(path: Path) -> Iterator[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        lines = (line for line in handle if not line.startswith("#"))
-        yield from csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
-
-
-def _split(cell: str | None) -> list[str]:
-    return [part.strip() for part in (cell or "").split(";") if part.strip()]
-
-
 class Terminology:
     """Lookup tables built once per rules directory, shared read-only by requests."""
 
@@ -101,36 +82,39 @@ class Terminology:
 
     @classmethod
     def load(cls, directory: Path) -> Terminology:
+        """The value sets of ``directory``; ``RulesError`` (file:line:col problems, the same
+        ones ``rules check`` reports) if any table is invalid."""
+        tables, problems = load_valuesets(directory)
+        if problems:
+            raise RulesError(problems)
+        return cls.from_tables(tables)
+
+    @classmethod
+    def from_tables(cls, tables: ValueSetTables) -> Terminology:
         drugs: dict[str, Drug] = {}
         by_code: dict[tuple[str, str], list[tuple[str, str]]] = {}
         names: dict[str, str] = {}
-        for row in _rows(directory / "drugs.tsv"):
-            name = row["ingredient"].strip().lower()
-            role = row["role"]
-            if role not in ROLES:
-                raise ValueError(f"drugs.tsv: {name}: role {role!r} is not one of {ROLES}")
-            drugs[name] = Drug(name, row["drug_class"], row["subclass"], role)
+        for row in tables.drugs:
+            name = row.ingredient
+            drugs[name] = Drug(name, row.drug_class, row.subclass, row.role)
             names[name] = name
-            for brand in _split(row.get("brands")):
+            for brand in row.brands:
                 names[brand.lower()] = name
-            for code in _split(row["rxnorm_ingredient"]):
+            for code in row.rxnorm:
                 by_code.setdefault((RXNORM, code), []).append((name, "rxnorm-ingredient"))
-            for code in _split(row["atc"]):
+            for code in row.atc:
                 by_code.setdefault((ATC, code), []).append((name, "atc"))
-        brands = directory / "brands.tsv"
-        for row in _rows(brands) if brands.is_file() else []:
-            if row["ingredient"] in drugs:
-                names.setdefault(row["brand"].strip().lower(), row["ingredient"])
+        for brand_row in tables.brands:
+            names.setdefault(brand_row.brand.lower(), brand_row.ingredient)
         product_displays: dict[str, str] = {}
-        for row in _rows(directory / "drug_products.tsv"):
-            product_displays[row["rxnorm_code"]] = row["display"]
-            for name in _split(row["ingredients"]):
-                key = (RXNORM, row["rxnorm_code"])
-                by_code.setdefault(key, []).append((name, "rxnorm-product"))
-        conditions: dict[tuple[str, str], ConditionConcept] = {}
-        for row in _rows(directory / "conditions.tsv"):
-            concept = ConditionConcept(row["category"], row["concept"], row["display"])
-            conditions[(row["system"], row["code"])] = concept
+        for product in tables.products:
+            product_displays[product.code] = product.display
+            for name in product.ingredients:
+                by_code.setdefault((RXNORM, product.code), []).append((name, "rxnorm-product"))
+        conditions = {
+            (c.system, c.code): ConditionConcept(c.category, c.concept, c.display)
+            for c in tables.conditions
+        }
         return cls(drugs, by_code, names, conditions, product_displays)
 
     def match_codes(self, codings: Iterable[tuple[str | None, str | None]]) -> list[DrugMatch]:

@@ -11,6 +11,7 @@ the clinician's free-text comment is reduced to whether there was one. The schem
 created and upgraded by Alembic migrations shipped in ``migrations/`` whenever a store opens.
 """
 
+from cds.feedback.dashboard import DashboardData, card_explanation, dashboard_data
 from cds.feedback.errors import UnknownCardError
 from cds.feedback.pseudonym import pseudonymise
 from cds.feedback.records import (
@@ -20,9 +21,11 @@ from cds.feedback.records import (
     Outcome,
     ReportRow,
 )
+from cds.feedback.report import render_report
 from cds.feedback.store import FeedbackStore, content_hash
 
 __all__ = [
+    "DashboardData",
     "FeedbackRecord",
     "FeedbackResult",
     "FeedbackStore",
@@ -30,6 +33,9 @@ __all__ = [
     "Outcome",
     "ReportRow",
     "UnknownCardError",
+    "card_explanation",
     "content_hash",
+    "dashboard_data",
     "pseudonymise",
+    "render_report",
 ]

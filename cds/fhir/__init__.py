@@ -3,6 +3,16 @@
 Reading them (which to validate, what facts they give) is ``cds.facts``' job.
 """
 
+from cds.fhir.client import FetchPolicy, complete_prefetch, fetch_policy, keys_to_complete
 from cds.fhir.records import InputIssue, PatientRecord, collect_record, resources_in
 
-__all__ = ["InputIssue", "PatientRecord", "collect_record", "resources_in"]
+__all__ = [
+    "FetchPolicy",
+    "InputIssue",
+    "PatientRecord",
+    "collect_record",
+    "complete_prefetch",
+    "fetch_policy",
+    "keys_to_complete",
+    "resources_in",
+]

@@ -40,6 +40,7 @@ import orjson
 
 from cds.errors import PrefetchUnavailableError
 from cds.fhir._templates import render_template
+from cds.settings import Settings
 
 __all__ = ["DEFAULT_POLICY", "FetchPolicy", "complete_prefetch", "keys_to_complete"]
 
@@ -489,3 +490,19 @@ async def _run(
     if unexpected is not None:
         raise unexpected  # a bug, not a remote failure: let it be a 500
     return fetched, failed
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """The FHIR-server fallback's limits, from the one settings object."""
+    allowed = (
+        None if settings.fhir_allowed_servers is None else tuple(settings.fhir_allowed_servers)
+    )
+    return FetchPolicy(
+        allowed_servers=allowed,
+        connect_timeout=settings.fhir_connect_timeout_seconds,
+        request_timeout=settings.fhir_request_timeout_seconds,
+        overall_timeout=settings.fhir_overall_timeout_seconds,
+        max_pages=settings.fhir_max_pages,
+        max_entries=settings.fhir_max_entries,
+        max_concurrency=settings.fhir_max_concurrency,
+    )

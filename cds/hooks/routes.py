@@ -17,9 +17,8 @@ from starlette.requests import ClientDisconnect
 from cds.cards import RULE_EXTENSION
 from cds.engine import Firing
 from cds.errors import PrefetchUnavailableError, Problem, UnknownServiceError
-from cds.feedback import UnknownCardError, pseudonymise
-from cds.feedback.dashboard import card_explanation
-from cds.fhir.client import complete_prefetch, keys_to_complete
+from cds.feedback import UnknownCardError, card_explanation, pseudonymise
+from cds.fhir import complete_prefetch, keys_to_complete
 from cds.hooks.auth import authenticate_client
 from cds.hooks.errors import (
     BodyTimeoutError,

@@ -21,12 +21,10 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from cds.authoring.explain import explain_request
+from cds.authoring import explain_request
 from cds.errors import CdsError
-from cds.feedback.dashboard import dashboard_data
-from cds.hooks import SERVICES
-from cds.hooks.pipeline import parse_request
-from cds.hooks.routes import with_fetched_prefetch
+from cds.feedback import dashboard_data
+from cds.hooks import SERVICES, parse_request, with_fetched_prefetch
 from cds.settings import Settings
 from cds.ui.markdown import render_markdown
 

@@ -354,7 +354,7 @@ def test_no_suggestions_without_draft_orders(bundled_rules: RuleBase) -> None:
 
 
 def test_keep_current_restores_the_exact_current_dose(bundled_rules: RuleBase) -> None:
-    """BUG: each scaled dose is rounded to 2 significant figures, so "keep the current
+    """Regression: each scaled dose is rounded to 2 significant figures, so "keep the current
     dose" of venlafaxine 225 mg/day on a 300 mg draft writes 220 mg (round half-even)."""
     draft = medication_request(
         id="ven", status="draft", text="venlafaxine 300 mg", dosages=[dose(300, code="QD")]
@@ -404,10 +404,10 @@ def test_suggested_order_gives_the_stated_daily_dose(
     """Read back with the service's own mg_per_day, each suggested order must give the
     daily dose its description states.
 
-    BUG (per-dose rounding to 2 significant figures): lower-from-the-ordered-dose states
+    Regression (per-dose rounding to 2 significant figures): lower-from-the-ordered-dose states
     530 mg/day but writes 260 mg twice a day (520 mg/day); three-times-a-day states
     100 mg/day but writes 33 mg three times a day (99 mg/day).
-    BUG (as-needed-maximum): for an as-needed order mg_per_day is its maxDosePerPeriod,
+    Regression (as-needed-maximum): for an as-needed order mg_per_day is its maxDosePerPeriod,
     which the suggestion leaves unchanged, so accepting it lowers nothing.
     """
     (card,) = render_cards([order_outcome(**values)], context(bundled_rules, [draft]))

@@ -53,7 +53,7 @@ def test_bundled_templates_fit_the_summary_limit(bundled_rules: RuleBase) -> Non
 
 @pytest.mark.parametrize("fraction", [0, 1.5])
 def test_literal_fraction_outside_zero_and_one_is_refused(fraction: float) -> None:
-    """BUG: a ``config.`` fraction is checked to lie in (0, 1) by the rule compiler, but a
+    """Regression: a ``config.`` fraction is checked to lie in (0, 1) by the rule compiler, but a
     literal one is not checked anywhere: ``fraction: 1.5`` loads and the renderer then
     suggests a negative dose (0 or 1 suggest stopping the drug or no change)."""
     with pytest.raises(ValidationError, match="fraction"):

@@ -199,7 +199,7 @@ def test_no_card_without_a_rest_provoked_complaint(engine: RuleEngine) -> None:
 def test_complaint_recorded_with_todays_draft_is_not_caused_by_the_draft(
     engine: RuleEngine,
 ) -> None:
-    """BUG (rules/30-temporal-link.yaml, link.onset-on-current-drug; older than this
+    """Regression (rules/30-temporal-link.yaml, link.onset-on-current-drug; older than this
     change): a draft's exposure starts today, so a complaint whose onset is today (as
     every Condition recorded today without an onset is) links to the draft itself.
     dose-review.draft-order then binds the draft as the "current" exposure and, firing

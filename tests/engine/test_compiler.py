@@ -344,7 +344,7 @@ def test_every_section_problem_is_reported(tmp_path: Path) -> None:
     ],
 )
 def test_section_text_placeholders_are_checked(tmp_path: Path, text: str) -> None:
-    """Regression (cds.engine.compiler._check_cards): a section's text is never parsed at
+    """Regression (card-template checks, now cds.cards.checks): a section's text is never parsed at
     compile time. A misspelt placeholder renders as "not stated"; an unclosed brace or
     a positional field raises in render_cards (ValueError), failing the first request
     whose session derives the fact instead of the rules check."""

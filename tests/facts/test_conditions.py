@@ -332,7 +332,7 @@ def test_no_dates_no_onset(terminology: Terminology, library: PhraseLibrary) -> 
 def test_partial_onset_date_takes_its_start(
     terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    """BUG (cds.facts.model.epoch_day): "2026-11" gives no onset at all, and the
+    """Regression (cds.facts.model.epoch_day): "2026-11" gives no onset at all, and the
     recordedDate is not used instead, so the complaint cannot be linked to a drug."""
     raw = condition(text="back itching", onsetDateTime="2026-11", recordedDate="2026-11-20")
     (complaint,) = facts(raw, terminology, library)
@@ -427,7 +427,7 @@ def test_back_itch_without_a_rash(
 
 
 def test_no_rash_does_not_deny_relief(terminology: Terminology, library: PhraseLibrary) -> None:
-    """BUG (cds.facts.phrases, see test_phrases): the "no" of "no rash" also denies the
+    """Regression (cds.facts.phrases, see test_phrases): the "no" of "no rash" also denies the
     relief that follows it, so this restless legs syndrome reads as akathisia
     (urge_to_move and not_relieved_by_movement) and rule 25 silences every RLS card."""
     raw = condition(text="Restless legs at night, no rash, relieved by walking")
@@ -526,7 +526,7 @@ def test_complaint_and_finding_codes_give_both(
 def test_skin_lesion_belongs_to_the_region_it_is_stated_for(
     terminology: Terminology, library: PhraseLibrary
 ) -> None:
-    """BUG (cds.facts.conditions.condition_facts): skin_lesion is read from the whole
+    """Regression (cds.facts.conditions.condition_facts): skin_lesion is read from the whole
     Condition and set on the complaint of every region it names, so eczema noted on the
     legs gives the back complaint skin_lesion too, and rule 25's skin_explanation for
     "back" silences the restless back cards. Only the legs are explained by the eczema."""

@@ -235,7 +235,7 @@ def test_no_strength_unless_exactly_one_is_stated(display: str | None) -> None:
     ],
 )
 def test_strength_is_not_read_from_the_tail_of_a_number(display: str, whole: float) -> None:
-    """BUG (cds.facts.dosage._STRENGTH): the pattern has no left boundary, so "2,5 mg"
+    """Regression (cds.facts.dosage._STRENGTH): the pattern has no left boundary, so "2,5 mg"
     reads as 5 mg and "1,000 mg" as 0 mg; two tablets a day then count as 10 mg/day and
     0 mg/day. The whole number, or no strength at all (None), is acceptable."""
     assert strength_mg(display) in (None, whole)

@@ -148,7 +148,7 @@ def test_invalid_candidate_is_an_issue_and_the_rest_still_yield(knowledge: Knowl
 
 
 def test_issue_location_counts_prefetch_orders_from_zero(knowledge: Knowledge) -> None:
-    """BUG: extract_facts numbers draft and prefetch orders in one sequence, so the first
+    """Regression: extract_facts numbers draft and prefetch orders in one sequence, so the first
     prefetch order behind one draft is reported as "prefetch MedicationRequest #1"."""
     record = PatientRecord(
         draft_orders=[medication_request(id="d", status="draft", codes=[(RXNORM, "46303")])],

@@ -39,7 +39,7 @@ def test_epoch_day_unreadable(value: str | None) -> None:
     [("2026-11", dt.date(2026, 11, 1)), ("2026", dt.date(2026, 1, 1))],
 )
 def test_epoch_day_of_partial_date_takes_its_start(value: str, start: dt.date) -> None:
-    """BUG: the docstring promises "partial dates take their start", but a FHIR partial
+    """Regression: the docstring promises "partial dates take their start", but a FHIR partial
     date (kept as a string by fhir.resources) gives None: onsets and order starts written
     as "2026-11" are lost and the temporal-link rule cannot fire."""
     assert epoch_day(value) == epoch_day(start)

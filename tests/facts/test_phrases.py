@@ -200,13 +200,13 @@ def test_features_are_whole_words(phrases: PhraseBook, text: str) -> None:
     ["low-back itching when lying down", "lower-back crawling when lying down"],
 )
 def test_hyphenated_back_compound_names_the_back(phrases: PhraseBook, text: str) -> None:
-    """BUG: the hyphen guard ``(?<![\\w-])`` hides "back" in "low-back", "lower-back",
+    """Regression: the hyphen guard ``(?<![\\w-])`` hides "back" in "low-back", "lower-back",
     so a restless back written this way yields no region and never becomes a complaint."""
     assert phrases.read(text).regions == {"back"}
 
 
 def test_between_the_shoulder_blades_is_back_only(phrases: PhraseBook) -> None:
-    """BUG: "between the shoulder blades" is listed under back, but its word "shoulder"
+    """Regression: "between the shoulder blades" is listed under back, but its word "shoulder"
     (listed under arms) also fires, so one back complaint becomes a back and an arm one."""
     assert phrases.read("itching between the shoulder blades").regions == {"back"}
 
@@ -309,7 +309,7 @@ def test_unmentioned_features_are_not_denied(phrases: PhraseBook, text: str) -> 
 
 
 def test_denial_does_not_reach_past_the_phrase_it_negates(phrases: PhraseBook) -> None:
-    """BUG (cds.facts.phrases.PhraseBook.read): a negation cue negates every phrase up to
+    """Regression (cds.facts.phrases.PhraseBook.read): a negation cue negates every phrase up to
     negation_window words after it, and a negated hit now counts as *denied*. In "no rash,
     relieved by walking" the "no" belongs to "rash", yet relieved_by_movement is denied:
     with "restless" (urge_to_move) the complaint reads as akathisia (restlessness not

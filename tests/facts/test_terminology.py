@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cds.errors import RulesError
 from cds.facts import Terminology
 from cds.facts.terminology import ConditionConcept, Drug, DrugMatch
 from cds.settings import bundled_rules_dir
@@ -243,7 +244,7 @@ def test_brand_names_are_whole_words(terminology: Terminology, text: str) -> Non
 
 def _copy_valuesets(tmp_path: Path, brands: str | None) -> Path:
     source = bundled_rules_dir() / "valuesets"
-    for name in ("drugs.tsv", "drug_products.tsv", "conditions.tsv"):
+    for name in ("drugs.tsv", "drug_roles.tsv", "drug_products.tsv", "conditions.tsv"):
         shutil.copy(source / name, tmp_path / name)
     if brands is not None:
         (tmp_path / "brands.tsv").write_text(brands, encoding="utf-8")
@@ -256,7 +257,11 @@ def test_brands_file_is_optional(tmp_path: Path) -> None:
     assert _found(terminology.match_text(["quetiapine"])) == [("quetiapine", "text")]
 
 
-def test_brand_rows_never_shadow_an_ingredient_or_invent_a_drug(tmp_path: Path) -> None:
+def test_brand_rows_that_would_shadow_an_ingredient_or_invent_a_drug_are_refused(
+    tmp_path: Path,
+) -> None:
+    """A brand spelt like another ingredient would read "sertraline" as quetiapine; a brand
+    of an unknown ingredient would invent a drug: the service refuses both, located."""
     brands = (
         "# test brands\n"
         "brand\tingredient\tsource\n"
@@ -264,7 +269,13 @@ def test_brand_rows_never_shadow_an_ingredient_or_invent_a_drug(tmp_path: Path) 
         "Madeupzine\tnot-a-drug-of-ours\tunknown ingredient\n"
         "Quetty\tquetiapine\ttest\n"
     )
+    directory = _copy_valuesets(tmp_path, brands)
+    with pytest.raises(RulesError) as caught:
+        Terminology.load(directory)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{directory / 'brands.tsv'}:3:1: 'Sertraline' is the name of an ingredient, not a brand",
+        f"{directory / 'brands.tsv'}:4:2: unknown ingredient 'not-a-drug-of-ours'",
+    ]
+    brands = "brand\tingredient\tsource\nQuetty\tquetiapine\ttest\n"
     terminology = Terminology.load(_copy_valuesets(tmp_path, brands))
-    assert _found(terminology.match_text(["sertraline 50 mg"])) == [("sertraline", "text")]
-    assert terminology.match_text(["Madeupzine"]) == []
     assert _found(terminology.match_text(["Quetty"])) == [("quetiapine", "text")]

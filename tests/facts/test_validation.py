@@ -66,7 +66,7 @@ def test_only_the_elements_read_are_validated() -> None:
 
 
 def test_unknown_modifier_extension_is_not_silently_ignored() -> None:
-    """BUG (FHIR R4 extensibility: a modifierExtension SHALL NOT be ignored): a
+    """Regression (FHIR R4 extensibility: a modifierExtension SHALL NOT be ignored): a
     modifierExtension can reverse a resource's meaning, yet validation drops the element
     and the condition is used as if it were plain. It should be refused with an issue."""
     raw = condition(codes=[(ICD10CM, "G25.81")])

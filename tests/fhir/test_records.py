@@ -162,7 +162,7 @@ def test_resources_in_bundle_with_null_entry() -> None:
 
 
 def test_prefetch_value_that_is_not_a_resource_is_reported_not_raised() -> None:
-    """BUG: a prefetch value that is a JSON object without ``resourceType`` passes
+    """Regression: a prefetch value that is a JSON object without ``resourceType`` passes
     ``resources_in`` as a single resource and ``_file`` raises KeyError('resourceType'),
     so one malformed prefetch value turns the whole call into an HTTP 500."""
     prefetch = {"medications": {"total": 0}, "conditions": None}

@@ -77,6 +77,8 @@ def test_a_role_without_a_source_stops_the_build(
     text = roles.read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("bupropion\t"))
     roles.write_text(text.replace(row, "\t".join([*row.split("\t")[:4], ""])), encoding="utf-8")
+    line = text[: text.index(row)].count("\n") + 1
     assert _script().main(["--out", str(out)]) == 1
-    assert "bupropion: no source for its role" in capsys.readouterr().err
+    message = "'bupropion' has no source for its role (a guideline, review or label)"
+    assert capsys.readouterr().err == f"error: {roles}:{line}:5: {message}\n"
     assert not (out / "drugs.tsv").exists()
