@@ -1,5 +1,6 @@
 """Outcomes -> CDS Hooks cards: templates from rule files, rendering with suggestions."""
 
+from cds.cards.doses import DraftProduct
 from cds.cards.render import (
     RULE_EXTENSION,
     VERSION_EXTENSION,
@@ -22,6 +23,7 @@ __all__ = [
     "VERSION_EXTENSION",
     "CardOutcome",
     "CardTemplate",
+    "DraftProduct",
     "EvidenceSource",
     "OverrideReasonSpec",
     "RenderContext",

@@ -22,6 +22,7 @@ from cds.facts import aggregate_facts, to_engine
 from cds.fhir import collect_record
 from cds.fhir.extract import Extraction, extract_facts
 from cds.hooks.models import HookRequest
+from cds.hooks.products import draft_products
 from cds.hooks.services import Service
 from cds.rulebase import RuleBase
 
@@ -141,6 +142,7 @@ def evaluate(
         override_system=override_system,
         draft_orders=drafts,
         derived=_by_type(result.derived_facts),
+        draft_products=draft_products(extraction.facts, rulebase.knowledge.terminology),
     )
     cards = render_cards(result.outcomes, render)
     marks.append(clock())
