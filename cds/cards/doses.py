@@ -29,7 +29,8 @@ from typing import Any, Literal
 
 import orjson
 
-from cds.units import is_unit_dose, mass_factor, normalise_unit, period_days, volume_factor
+from cds.cards.timing import how_often, less_than_daily
+from cds.units import is_unit_dose, mass_factor, normalise_unit, volume_factor
 
 __all__ = [
     "MAX_MG_PER_ML",
@@ -69,12 +70,6 @@ _NOT_SPLIT = frozenset(
 Release Oral Tablet", "Disintegrating Oral Tablet"; common local abbreviations)."""
 
 _WORDS = re.compile(r"[a-z]+")
-
-_TIMING_CODES = {
-    "QD": "once a day", "BID": "twice a day", "TID": "3 times a day", "QID": "4 times a day",
-    "QHS": "at bedtime", "HS": "at bedtime", "QAM": "every morning", "AM": "every morning",
-    "QPM": "every evening", "PM": "every evening", "WK": "once a week", "MO": "once a month",
-}  # fmt: skip
 
 Form = Literal["mass", "units", "ingredient-mg"]
 
@@ -270,7 +265,7 @@ def scale_order(
         form,
         _per_dose(dosages, word),
         word,
-        _less_than_daily(dosages),
+        less_than_daily(dosages),
     )
 
 
@@ -338,8 +333,8 @@ def _as_r4_lists(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def _per_dose(dosages: Any, unit_word: str | None) -> str | None:
-    """ "2 tablets twice a day", "104 mg every 4 weeks": the single dose of a single
-    instruction in words; ``None`` for anything more complex."""
+    """The single dose of a single instruction in words ("2 tablets twice a day", "104 mg
+    every 4 weeks"); ``None`` for anything more complex."""
     if not isinstance(dosages, list) or len(dosages) != 1 or not isinstance(dosages[0], dict):
         return None
     rates = dosages[0].get("doseAndRate") or []
@@ -359,60 +354,6 @@ def _per_dose(dosages: Any, unit_word: str | None) -> str | None:
     else:
         amount = f"{shown} {quantity.get('code') or quantity.get('unit')}"
     return f"{amount} {often}"
-
-
-def how_often(timing: Any) -> str | None:
-    """A Timing in words ("twice a day", "every 4 weeks"); ``None`` when not simple."""
-    if not isinstance(timing, dict):
-        return None
-    repeat = timing.get("repeat")
-    if isinstance(repeat, dict) and repeat.get("periodUnit") is not None:
-        return _repeat_words(repeat)
-    code = timing.get("code")
-    codings = code.get("coding") if isinstance(code, dict) else None
-    for coding in codings if isinstance(codings, list) else []:
-        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-            return _TIMING_CODES.get(coding["code"].upper())
-    return None
-
-
-def _less_than_daily(dosages: Any) -> bool:
-    """A single instruction given less often than once a day (an LAI every 4 weeks)."""
-    if not isinstance(dosages, list) or len(dosages) != 1 or not isinstance(dosages[0], dict):
-        return False
-    timing = dosages[0].get("timing")
-    if not isinstance(timing, dict):
-        return False
-    repeat = timing.get("repeat")
-    if isinstance(repeat, dict) and repeat.get("periodUnit") is not None:
-        frequency = _number(repeat.get("frequencyMax") or repeat.get("frequency") or 1)
-        period = _number(repeat.get("period") or 1)
-        days = period_days(str(repeat.get("periodUnit")))
-        return bool(frequency and period and days and period * days > frequency + 1e-9)
-    return how_often(timing) in {"once a week", "once a month"}
-
-
-_PERIOD_WORDS = {1.0: "day", 7.0: "week", 30.0: "month"}
-
-
-def _repeat_words(repeat: Mapping[str, Any]) -> str | None:
-    frequency = _number(repeat.get("frequencyMax") or repeat.get("frequency") or 1)
-    period = _number(repeat.get("period") or 1)
-    days = period_days(str(repeat.get("periodUnit")))
-    if frequency is None or period is None or days is None or frequency <= 0 or period <= 0:
-        return None
-    if days < 1:
-        hours = period * days * 24 / frequency
-        return f"every {hours:g} hours" if hours.is_integer() else None
-    word = _PERIOD_WORDS.get(days)
-    if word is None or not (frequency.is_integer() and period.is_integer()):
-        return None
-    if period == 1:
-        times = {1.0: "once", 2.0: "twice"}.get(frequency, f"{frequency:g} times")
-        return f"{times} a {word}"
-    if frequency == 1:
-        return f"every {period:g} {word}s"
-    return None
 
 
 def _pruned(value: Any) -> Any:

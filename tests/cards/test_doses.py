@@ -1,4 +1,4 @@
-"""cds.cards.doses on its own: the R4 list elements, timing words, refusals."""
+"""cds.cards.doses on its own: the R4 list elements and the refusals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from cds.cards.doses import _R4_LISTS, DraftProduct, how_often, scale_order
-from tests.facts.fhir_builders import GTS, dose, medication_request
+from cds.cards.doses import _R4_LISTS, DraftProduct, scale_order
+from tests.facts.fhir_builders import dose, medication_request
 
 TABLET = DraftProduct("venlafaxine", "venlafaxine 75 MG Oral Tablet", 75.0, None, "39786")
 
@@ -23,27 +23,6 @@ def test_the_r4_list_elements_are_the_models_list_fields() -> None:
     }
     lists.discard("fhir_comments")
     assert lists == _R4_LISTS
-
-
-@pytest.mark.parametrize(
-    ("timing", "words"),
-    [
-        ({"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}, "once a day"),
-        ({"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}, "twice a day"),
-        ({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}, "3 times a day"),
-        ({"repeat": {"frequency": 1, "period": 4, "periodUnit": "wk"}}, "every 4 weeks"),
-        ({"repeat": {"frequency": 1, "period": 1, "periodUnit": "mo"}}, "once a month"),
-        ({"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}}, "every 8 hours"),
-        ({"repeat": {"frequency": 1, "period": 2, "periodUnit": "d"}}, "every 2 days"),
-        ({"repeat": {"frequency": 2, "period": 3, "periodUnit": "d"}}, None),
-        ({"code": {"coding": [{"system": GTS, "code": "BID"}]}}, "twice a day"),
-        ({"code": {"coding": [{"system": GTS, "code": "qhs"}]}}, "at bedtime"),
-        ({"code": {"text": "as directed"}}, None),
-        (None, None),
-    ],
-)
-def test_timing_in_words(timing: Any, words: str | None) -> None:
-    assert how_often(timing) == words
 
 
 def _draft(*dosages: dict[str, Any]) -> dict[str, Any]:
