@@ -60,6 +60,9 @@ def serve(
     log_file = tmp_path / f"serve-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RESTLESS_CDS_")}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # the default feedback store lives under XDG_DATA_HOME: one per test, never the
+    # machine's ~/.local/share store (other checkouts may have migrated it further)
+    environment["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
     environment.update(env)
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
