@@ -1,7 +1,8 @@
 """Card outcomes -> CDS Hooks 2.0 card objects (plain dicts, no nulls, no empty lists).
 
 Text comes from the rule file's template; the renderer adds what needs computing: a
-uuid per card, evidence links, coded override reasons, the suggestion's FHIR action,
+uuid per card, evidence links, coded override reasons, the suggestion's FHIR action
+(its doses rewritten by ``cds.cards.doses``, in units of the draft's product if exact),
 and the rule id and rules version (as a card extension) so feedback can be joined to
 the rule that produced the card. One card per finding: outcomes with the same template
 and ``dedupe_on`` values collapse to the first.
