@@ -1,6 +1,7 @@
 """Outcomes -> CDS Hooks cards: templates from rule files, rendering with suggestions."""
 
 from cds.cards.checks import template_inputs, template_problems
+from cds.cards.doses import DraftProduct
 from cds.cards.render import (
     RULE_EXTENSION,
     VERSION_EXTENSION,
@@ -23,6 +24,7 @@ __all__ = [
     "VERSION_EXTENSION",
     "CardOutcome",
     "CardTemplate",
+    "DraftProduct",
     "EvidenceSource",
     "OverrideReasonSpec",
     "RenderContext",

@@ -1,7 +1,8 @@
 """Card outcomes -> CDS Hooks 2.0 card objects (plain dicts, no nulls, no empty lists).
 
 Text comes from the rule file's template; the renderer adds what needs computing: a
-uuid per card, evidence links, coded override reasons, the suggestion's FHIR action,
+uuid per card, evidence links, coded override reasons, the suggestion's FHIR action
+(its doses rewritten by ``cds.cards.doses``, in units of the draft's product if exact),
 and the rule id and rules version (as a card extension) so feedback can be joined to
 the rule that produced the card. One card per finding: outcomes with the same template
 and ``dedupe_on`` values collapse to the first.
@@ -17,12 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
+from cds.cards.doses import ML_STEP, DraftProduct, ScaledOrder, scale_order
 from cds.cards.templates import MAX_SUMMARY_LENGTH, CardTemplate, EvidenceSource, SuggestionSpec
-from cds.units import mass_factor
 
-__all__ = ["CardOutcome", "RenderContext", "render_cards"]
+__all__ = ["CardOutcome", "DraftProduct", "RenderContext", "render_cards"]
 
 _EPOCH = dt.date(1970, 1, 1)
 RULE_EXTENSION = "restless-cds-rule"
@@ -51,6 +50,9 @@ class RenderContext:
     """Draft MedicationRequests by ``MedicationRequest/id``: what a suggestion may update."""
     derived: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     """The session's derived facts by type, for a template's conditional sections."""
+    draft_products: Mapping[str, DraftProduct] = field(default_factory=dict)
+    """What one tablet, capsule or mL of each draft's product holds, by the same key as
+    ``draft_orders``: lets a suggestion count tablets instead of mg."""
 
 
 class _Shown:
@@ -183,91 +185,96 @@ def _suggestions(
     """Keep the current dose (when the draft raises it) and/or lower it by ``fraction``.
 
     The lower dose is taken from the current dose when there is one (Sun 2022: 0.6 ->
-    0.4 g/day), else from the ordered dose; each becomes an ``update`` of the draft.
+    0.4 g/day), else from the ordered dose; each becomes an ``update`` of the draft,
+    in units of its product when the arithmetic is exact (``cds.cards.doses``).
     """
-    draft = ctx.draft_orders.get(str(values.get(spec.order)))
+    reference = str(values.get(spec.order))
+    draft = ctx.draft_orders.get(reference)
     ordered = values.get(spec.dose)
     if draft is None or not isinstance(ordered, int | float) or ordered <= 0:
         return []
+    product = ctx.draft_products.get(reference)
     fraction = float(spec.fraction)  # config names are resolved by the rules compiler
     current = values.get(spec.current_dose) if spec.current_dose else None
-    targets: list[tuple[str, float]] = []
+    targets: list[tuple[str, float, bool]] = []
     if isinstance(current, int | float) and 0 < current < ordered:
-        targets.append(
-            (f"Keep the current dose ({_display_value(float(current))} mg/day)", current)
-        )
+        targets.append(("Keep the current dose", current, False))
     base = current if isinstance(current, int | float) and 0 < current <= ordered else ordered
-    lower = _round_sig(base * (1 - float(fraction)))
-    targets.append((f"{spec.label} (about {_display_value(lower)} mg/day)", lower))
+    targets.append((spec.label, _round_sig(base * (1 - float(fraction))), True))
     suggestions = []
-    for label, target in targets:
-        updated = _scaled_order(draft, target / ordered)
-        if updated is None:
+    for head, target, approximate in targets:
+        tolerance = _MG_PER_DAY_ROUNDING * (1 / ordered + 1 / target)
+        scaled = scale_order(draft, target / ordered, product, tolerance)
+        if scaled is None:
             continue
-        description = (
-            f"Change the draft order from {_display_value(float(ordered))} mg/day to "
-            f"{_display_value(float(target))} mg/day (the dosage free text is removed as it "
-            "stated the old dose); review before signing."
-        )
+        action = {
+            "type": "update",
+            "description": _description(float(ordered), target, scaled, product),
+            "resource": scaled.resource,
+        }
         suggestions.append(
             {
-                "label": label,
+                "label": _label(head, target, approximate, scaled, product),
                 "uuid": str(uuid.uuid4()),
-                "actions": [{"type": "update", "description": description, "resource": updated}],
+                "actions": [action],
             }
         )
     return suggestions
+
+
+_MG_PER_DAY_ROUNDING = 0.0005
+"""mg/day values reach the cards rounded to 3 decimals (``cds.facts.dosage``)."""
+
+_STALE_TEXT = "the dosage free text is removed as it stated the old dose"
+
+
+def _label(
+    head: str, target: float, approximate: bool, scaled: ScaledOrder, product: DraftProduct | None
+) -> str:
+    """ "Keep the current dose (75 mg/day: 1 tablet once a day)": mg/day always, and
+    the dose as the order now reads when it is counted in units or not daily."""
+    daily = f"{'about ' if approximate else ''}{_display_value(float(target))} mg/day"
+    if scaled.form == "ingredient-mg" and product is not None:
+        written = f"{product.ingredient} {scaled.per_dose}" if scaled.per_dose else None
+        return f"{head} ({daily}: {written or 'in mg of ' + product.ingredient})"
+    if scaled.form == "units" and scaled.per_dose is None and product and product.unit_mg:
+        per_day = target / product.unit_mg
+        plural = "s" if per_day > 1 else ""
+        return f"{head} ({daily}: {_display_value(per_day)} {scaled.unit_word}{plural} a day)"
+    if scaled.per_dose and (scaled.form == "units" or scaled.less_than_daily):
+        return f"{head} ({daily}: {scaled.per_dose})"
+    return f"{head} ({daily})"
+
+
+def _description(
+    ordered: float, target: float, scaled: ScaledOrder, product: DraftProduct | None
+) -> str:
+    change = (
+        f"Change the draft order from {_display_value(ordered)} mg/day to "
+        f"{_display_value(float(target))} mg/day"
+    )
+    if scaled.form == "units" and product is not None:
+        dose = f", {scaled.per_dose}" if scaled.per_dose else ""
+        return f"{change}: {product.display}{dose} ({_STALE_TEXT}); review before signing."
+    if scaled.form == "ingredient-mg" and product is not None:
+        dose = f": {scaled.per_dose}" if scaled.per_dose else ""
+        return (
+            f"{change}, written in mg of {product.ingredient}{dose}. The new dose is not "
+            f"{_NOT_COUNTED.get(scaled.unit_word or '', 'a whole number of units')} of "
+            f"{product.display} per dose, so choose the product before signing "
+            f"({_STALE_TEXT})."
+        )
+    return f"{change} ({_STALE_TEXT}); review before signing."
+
+
+_NOT_COUNTED = {
+    "capsule": "a whole number of capsules (capsules are never split)",
+    "tablet": "a whole number of tablets",
+    "mL": f"a multiple of {ML_STEP:g} mL",
+}
 
 
 def _round_sig(value: float, digits: int = 2) -> float:
     if value == 0:
         return 0.0
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
-
-
-def _is_mass_dose(quantity: Any) -> bool:
-    """A dose in a mass unit of the one unit table ("mg", "MG", "milligrams", "µg"...)."""
-    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
-        return False
-    units = (quantity.get("code"), quantity.get("unit"))
-    return any(isinstance(u, str) and mass_factor(u) is not None for u in units)
-
-
-def _scaled_order(order: Mapping[str, Any], factor: float) -> dict[str, Any] | None:
-    """A copy of the draft with every mass dose multiplied by ``factor``: doses, dose
-    ranges and the as-needed maxima (maxDosePerPeriod, maxDosePerAdministration).
-
-    A changed instruction loses its free-text ``text`` and ``patientInstruction``: they
-    would still state the old dose, so the EHR must rebuild them from the structure.
-    """
-    # a JSON round trip copies plain JSON data several times faster than copy.deepcopy
-    updated = {
-        **order,
-        "dosageInstruction": orjson.loads(orjson.dumps(order.get("dosageInstruction"))),
-    }
-    changed = False
-    for dosage in updated.get("dosageInstruction") or []:
-        maximum = dosage.get("maxDosePerPeriod") or {}
-        quantities = [maximum.get("numerator"), dosage.get("maxDosePerAdministration")]
-        for rate in dosage.get("doseAndRate") or []:
-            dose_range = rate.get("doseRange") or {}
-            quantities += [rate.get("doseQuantity"), dose_range.get("low"), dose_range.get("high")]
-        for quantity in quantities:
-            if _is_mass_dose(quantity):
-                assert isinstance(quantity, dict)
-                scaled = round(quantity["value"] * factor, 3)  # exact: no re-rounding per dose
-                quantity["value"] = int(scaled) if scaled.is_integer() else scaled
-                dosage.pop("text", None)
-                dosage.pop("patientInstruction", None)
-                changed = True
-    return _pruned(updated) if changed else None
-
-
-def _pruned(value: Any) -> Any:
-    """JSON without null or empty elements (#use-of-json), as FHIR JSON requires too."""
-    if isinstance(value, Mapping):
-        kept = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v not in (None, "", [], {})}
-    if isinstance(value, list):
-        return [p for p in (_pruned(v) for v in value) if p not in (None, "", [], {})]
-    return value

@@ -143,6 +143,7 @@ def medication_facts(
             mg_per_day=daily.mg_per_day if daily is not None else None,
             dose_as_ordered=daily.as_ordered if daily is not None else None,
             unit_strength_mg=strength if single else None,
+            unit_concentration_mg_per_ml=per_ml if single else None,
             start_day=start,
             end_day=end if not (current or planned) else None,
         )

@@ -50,6 +50,8 @@ class MedicationFact:
     """The dose in the prescriber's own terms when it is not daily ("234 mg every 4 weeks")."""
     unit_strength_mg: float | None = None
     """mg in one tablet or capsule of the product, when its name says (for suggestions)."""
+    unit_concentration_mg_per_ml: float | None = None
+    """mg per mL of a liquid product, when its name says (for suggestions)."""
     role: str | None = None
     """provoking, not_provoking, treatment or uncertain (``drug_roles.tsv``)."""
 

@@ -72,6 +72,12 @@ class Terminology:
         self._by_code = by_code
         self.conditions = conditions
         self._product_displays = product_displays or {}
+        # each drug's first RxNorm ingredient code, in drugs.tsv order (its primary one)
+        self._ingredient_codes: dict[str, str] = {}
+        for (system, code), found in by_code.items():
+            for name, how in found:
+                if system == RXNORM and how == "rxnorm-ingredient":
+                    self._ingredient_codes.setdefault(name, code)
         # names as word tuples, indexed by first word: a text is split into words once and
         # each word looked up, ~10x cheaper than one big case-insensitive alternation
         self._by_first_word: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -147,6 +153,10 @@ class Terminology:
             for system, code in codings
             if system == RXNORM and code in self._product_displays
         ]
+
+    def ingredient_code(self, ingredient: str) -> str | None:
+        """The primary RxNorm ingredient code of a drug of ``drugs.tsv`` (its first one)."""
+        return self._ingredient_codes.get(ingredient)
 
     def condition(self, system: str | None, code: str | None) -> ConditionConcept | None:
         return self.conditions.get((system or "", code or ""))

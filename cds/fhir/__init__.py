@@ -4,7 +4,13 @@ Reading them (which to validate, what facts they give) is ``cds.facts``' job.
 """
 
 from cds.fhir.client import FetchPolicy, complete_prefetch, fetch_policy, keys_to_complete
-from cds.fhir.records import InputIssue, PatientRecord, collect_record, resources_in
+from cds.fhir.records import (
+    InputIssue,
+    PatientRecord,
+    collect_record,
+    language_tag,
+    resources_in,
+)
 
 __all__ = [
     "FetchPolicy",
@@ -14,5 +20,6 @@ __all__ = [
     "complete_prefetch",
     "fetch_policy",
     "keys_to_complete",
+    "language_tag",
     "resources_in",
 ]

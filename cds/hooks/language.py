@@ -8,7 +8,7 @@ the language of its content. It is the default for Conditions whose text states 
 from __future__ import annotations
 
 from cds.errors import Problem, RequestError
-from cds.fhir.records import language_tag
+from cds.fhir import language_tag
 
 __all__ = ["content_language"]
 

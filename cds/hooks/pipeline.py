@@ -21,6 +21,7 @@ from cds.errors import Problem, RequestError
 from cds.facts import Extraction, aggregate_facts, extract_facts, to_engine
 from cds.fhir import collect_record
 from cds.hooks.models import HookRequest
+from cds.hooks.products import draft_products
 from cds.hooks.services import Service
 from cds.rulebase import RuleBase
 
@@ -142,6 +143,7 @@ def evaluate(
         override_system=override_system,
         draft_orders=drafts,
         derived=_by_type(result.derived_facts),
+        draft_products=draft_products(extraction.facts, rulebase.knowledge.terminology),
     )
     cards = render_cards(result.outcomes, render)
     marks.append(clock())

@@ -627,3 +627,15 @@ def test_an_expired_dispense_validity_does_not_end_an_active_order(
         dispenseRequest={"validityPeriod": {"start": "2026-05-01", "end": "2026-08-01"}},
     )
     assert state == (_day("2026-05-01"), True, False, None)
+
+
+def test_liquid_product_gives_its_concentration_for_suggestions(terminology: Terminology) -> None:
+    raw = medication_request(
+        id="liq",
+        text="risperidone 1 MG/ML Oral Solution",
+        dosages=[dose(2, "mL", per=(2, 1, "d"))],
+    )
+    (fact,) = facts(raw, terminology, draft=True)
+    assert fact.unit_concentration_mg_per_ml == 1.0
+    assert fact.unit_strength_mg is None
+    assert fact.mg_per_day == 4.0

@@ -279,3 +279,19 @@ def test_brand_rows_that_would_shadow_an_ingredient_or_invent_a_drug_are_refused
     brands = "brand\tingredient\tsource\nQuetty\tquetiapine\ttest\n"
     terminology = Terminology.load(_copy_valuesets(tmp_path, brands))
     assert _found(terminology.match_text(["Quetty"])) == [("quetiapine", "text")]
+
+
+@pytest.mark.parametrize(
+    ("ingredient", "code"), [("venlafaxine", "39786"), ("amisulpride", "46303")]
+)
+def test_ingredient_code_is_the_drug_rows_first_rxnorm_code(
+    terminology: Terminology, ingredient: str, code: str
+) -> None:
+    """The code a suggestion written in mg of the ingredient carries (drugs.tsv)."""
+    assert terminology.ingredient_code(ingredient) == code
+    assert terminology.match_codes([(RXNORM, code)])[0].drug.ingredient == ingredient
+
+
+def test_ingredient_code_of_an_unknown_or_uncoded_drug_is_none(terminology: Terminology) -> None:
+    assert terminology.ingredient_code("not-a-drug") is None
+    assert terminology.ingredient_code("agomelatine") is None  # drugs.tsv: no RxNorm code
