@@ -22,6 +22,7 @@ from cds.facts import (
     is_condition_candidate,
     medication_facts,
 )
+from cds.fhir.lab_results import extract_labs
 from cds.fhir.records import InputIssue, PatientRecord
 from cds.fhir.validation import validate_condition, validate_medication_request
 
@@ -84,6 +85,7 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
             out.issues.append(issue)
             continue
         out.facts.extend(condition_facts(condition, raw, terminology, knowledge.phrases))
+    extract_labs(record, knowledge, today, out)
     return out
 
 
