@@ -433,6 +433,8 @@ async def complete_prefetch(
         raise PrefetchUnavailableError(keys)
     result, extra = _optional_ready(result, extra, templates, context)
     keys = keys + extra
+    if not keys:
+        return result
     queries: dict[str, str] = {}
     unresolved = []
     for key in keys:
@@ -459,7 +461,7 @@ async def complete_prefetch(
     }
     fetched, failed = await _run(jobs, policy.overall_timeout)
     if failed - set(extra):
-        raise PrefetchUnavailableError([key for key in keys if key in failed])
+        raise PrefetchUnavailableError([k for k in keys if k in failed and k not in extra])
     result.update(fetched)
     result = _without(result, [key for key in extra if key in failed])
     log.info("prefetch fallback completed %s", ", ".join(keys))

@@ -51,7 +51,7 @@ class PatientRecord:
     medication_requests: list[Mapping[str, Any]] = field(default_factory=list)
     conditions: list[Mapping[str, Any]] = field(default_factory=list)
     observations: list[Mapping[str, Any]] = field(default_factory=list)
-    answered: set[str] = field(default_factory=set)
+    answered: set[str] = field(default_factory=set, compare=False)
     """Prefetch keys that answered (a resource, a Bundle, even empty, or ``null``): the
     data was looked for, so what is absent from it is absent from the record."""
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
