@@ -146,7 +146,13 @@ def read_lab(observation: Mapping[str, Any], test: str, today: dt.date) -> LabRe
     if not isinstance(quantity, Mapping):
         return LabReading(test, day, problem="no valueQuantity, not used")
     raw = quantity.get("value")
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return LabReading(test, day, problem="valueQuantity.value is not a finite number")
+    try:
+        number = float(raw)
+    except OverflowError:  # an integer beyond any float
+        return LabReading(test, day, problem="value outside the plausible range, not used")
+    if not math.isfinite(number):
         return LabReading(test, day, problem="valueQuantity.value is not a finite number")
     comparator = quantity.get("comparator") or ""
     if comparator not in ("", "<", "<="):
@@ -155,7 +161,7 @@ def read_lab(observation: Mapping[str, Any], test: str, today: dt.date) -> LabRe
     factor = lab_unit_factor(test, unit or quantity.get("unit"))
     if factor is None:
         return LabReading(test, day, problem="unit not known for this test, value not used")
-    value = float(raw) * factor
+    value = number * factor
     low, high = spec.plausible
     if not low <= value <= high:
         return LabReading(test, day, problem="value outside the plausible range, not used")
