@@ -60,6 +60,9 @@ def serve(
     log_file = tmp_path / f"serve-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RESTLESS_CDS_")}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # the default feedback database lives under XDG_DATA_HOME: keep it in this test's
+    # directory, not the user's home (shared by every checkout on the machine)
+    environment["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
     environment.update(env)
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
