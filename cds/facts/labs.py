@@ -79,25 +79,19 @@ class LabCodes:
 
     @classmethod
     def load(cls, path: Path) -> LabCodes:
+        """Read the value set; a malformed row is a ``ValueError`` naming ``file:line``."""
         if not path.is_file():
             return cls({})
+        lines = path.read_text(encoding="utf-8").splitlines()
+        numbered = [(n, text) for n, text in enumerate(lines, 1) if not text.startswith("#")]
+        rows = csv.DictReader((text for _, text in numbered), delimiter="\t")
         tests: dict[str, str] = {}
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = csv.DictReader(
-                (line for line in handle if not line.startswith("#")), delimiter="\t"
-            )
-            for line, row in enumerate(rows, start=2):
-                code, test = (row.get("loinc") or "").strip(), (row.get("test") or "").strip()
-                where = f"{path.name}:{line}"
-                if not _CODE.match(code):
-                    raise ValueError(f"{where}: {code!r} is not a LOINC code (NNNNN-N)")
-                if test not in LAB_TESTS:
-                    raise ValueError(f"{where}: test {test!r} is not one of {sorted(LAB_TESTS)}")
-                if not (row.get("source") or "").strip():
-                    raise ValueError(f"{where}: {code} has no source")
-                if code in tests:
-                    raise ValueError(f"{where}: {code} is listed twice")
-                tests[code] = test
+        for (line, _), row in zip(numbered[1:], rows, strict=False):
+            code, test = (row.get("loinc") or "").strip(), (row.get("test") or "").strip()
+            problem = _row_problem(code, test, row.get("source"), tests)
+            if problem is not None:
+                raise ValueError(f"{path.name}:{line}: {problem}")
+            tests[code] = test
         return cls(tests)
 
     def test_of(self, observation: Mapping[str, Any]) -> str | None:
@@ -110,6 +104,18 @@ class LabCodes:
                 if test is not None:
                     return test
         return None
+
+
+def _row_problem(code: str, test: str, source: str | None, seen: Mapping[str, str]) -> str | None:
+    if not _CODE.match(code):
+        return f"{code!r} is not a LOINC code (NNNNN-N)"
+    if test not in LAB_TESTS:
+        return f"test {test!r} is not one of {sorted(LAB_TESTS)}"
+    if not (source or "").strip():
+        return f"{code} has no source"
+    if code in seen:
+        return f"{code} is listed twice"
+    return None
 
 
 def is_lab_candidate(observation: Mapping[str, Any], codes: LabCodes) -> bool:
@@ -156,9 +162,10 @@ def read_lab(observation: Mapping[str, Any], test: str, today: dt.date) -> LabRe
         return LabReading(test, day, problem="valueQuantity.value is not a finite number")
     comparator = quantity.get("comparator") or ""
     if comparator not in ("", "<", "<="):
-        return LabReading(test, day, problem=f"a '{comparator}' bound, not a value; not used")
+        return LabReading(test, day, problem="a lower bound ('>'), not a value; not used")
     unit = quantity.get("code") if quantity.get("system") == _UCUM else None
-    factor = lab_unit_factor(test, unit or quantity.get("unit"))
+    unit = unit or quantity.get("unit")
+    factor = lab_unit_factor(test, unit) if isinstance(unit, str) else None
     if factor is None:
         return LabReading(test, day, problem="unit not known for this test, value not used")
     value = number * factor
@@ -223,7 +230,8 @@ def _fact(reading: LabReading, source: str, today_day: int) -> LabFact:
     spec = LAB_TESTS[reading.test]
     date = (dt.date(1970, 1, 1) + dt.timedelta(days=reading.day)).isoformat()
     if reading.value is not None:
-        shown = f"{reading.comparator}{_number(reading.value)} {spec.unit}"
+        space = "" if spec.unit == "%" else " "
+        shown = f"{reading.comparator}{_number(reading.value)}{space}{spec.unit}"
     else:
         shown = str(reading.result)
     return LabFact(

@@ -181,6 +181,11 @@ def test_the_latest_reading_of_each_test_becomes_the_fact() -> None:
     assert by_test["ferritin"].source == "Observation/new"
     assert by_test["ferritin"].age_days == (TODAY - dt.date(2026, 10, 2)).days
     assert by_test["egfr"].reading == "eGFR 24.46 mL/min/1.73m2 (2026-10-02)"
+    saturation = read_lab(
+        observation("2502-3", **quantity(14, "%")), "transferrin_saturation", TODAY
+    )
+    [fact] = lab_facts([(saturation, "Observation/t")], TODAY)
+    assert fact.reading == "Transferrin saturation 14% (2026-10-02)"
 
 
 def test_the_prefetch_template_asks_for_exactly_the_value_set_codes() -> None:
@@ -192,10 +197,12 @@ def test_the_prefetch_template_asks_for_exactly_the_value_set_codes() -> None:
     ("row", "message"),
     [("2276\tferritin\tx\tsrc", "is not a LOINC code"),
      ("2276-4\tiron\tx\tsrc", "test 'iron'"),
-     ("2276-4\tferritin\tx\t", "has no source")],
+     ("2276-4\tferritin\tx\t", "has no source"),
+     ("2276-4\tferritin\tx\tsrc\n2276-4\tferritin\tx\tsrc", "labs.tsv:4: 2276-4 is listed twice")],
 )  # fmt: skip
 def test_a_bad_value_set_row_is_refused(tmp_path: Path, row: str, message: str) -> None:
     path = tmp_path / "labs.tsv"
-    path.write_text("loinc\ttest\tdisplay\tsource\n" + row + "\n", encoding="utf-8")
+    header = "# a comment line\nloinc\ttest\tdisplay\tsource\n"
+    path.write_text(header + row + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         LabCodes.load(path)
