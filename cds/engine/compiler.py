@@ -463,6 +463,10 @@ def _check_cards(
             elif section.attribute not in attrs:
                 msg = f"'{section.fact}' has no attribute '{section.attribute}'"
                 problems.append(located.problem((*where, "attribute"), msg))
+            for j, source_id in enumerate(section.sources):
+                if source_id not in sources:
+                    msg = f"unknown source '{source_id}'"
+                    problems.append(located.problem((*where, "sources", j), msg))
         for k, source_id in enumerate(template.sources):
             if source_id not in sources:
                 msg = f"unknown source '{source_id}'"

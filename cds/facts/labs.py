@@ -32,6 +32,7 @@ __all__ = [
     "LAB_TESTS",
     "LOINC",
     "LabCodes",
+    "LabCodesError",
     "LabReading",
     "is_lab_candidate",
     "lab_facts",
@@ -71,6 +72,16 @@ _SNOMED_POSITIVE = ("http://snomed.info/sct", "10828004")
 """Positive (qualifier value), in LOINC's answer list LL360-9 (see labs.tsv sources)."""
 
 
+class LabCodesError(ValueError):
+    """A malformed ``labs.tsv`` row (``rules check`` reports it as ``file:line``)."""
+
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        super().__init__(f"{path.name}:{line}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
 @dataclass(frozen=True)
 class LabCodes:
     """LOINC code -> test, from ``labs.tsv`` (columns loinc, test, display, source)."""
@@ -79,7 +90,7 @@ class LabCodes:
 
     @classmethod
     def load(cls, path: Path) -> LabCodes:
-        """Read the value set; a malformed row is a ``ValueError`` naming ``file:line``."""
+        """Read the value set; a malformed row is a ``LabCodesError`` naming ``file:line``."""
         if not path.is_file():
             return cls({})
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -90,7 +101,7 @@ class LabCodes:
             code, test = (row.get("loinc") or "").strip(), (row.get("test") or "").strip()
             problem = _row_problem(code, test, row.get("source"), tests)
             if problem is not None:
-                raise ValueError(f"{path.name}:{line}: {problem}")
+                raise LabCodesError(path, line, problem)
             tests[code] = test
         return cls(tests)
 
