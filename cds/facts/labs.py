@@ -209,17 +209,16 @@ def _presence(observation: Mapping[str, Any]) -> str | None:
         for coding in concept.get("coding") or ():
             if isinstance(coding, Mapping):
                 if (coding.get("system"), coding.get("code")) == _SNOMED_POSITIVE:
-                    return "positive"
+                    texts.append("positive")
                 texts.append(str(coding.get("display") or ""))
         texts.append(str(concept.get("text") or ""))
     if isinstance(observation.get("valueString"), str):
         texts.append(observation["valueString"])
     words = {" ".join(text.lower().split()) for text in texts}
-    if words & _POSITIVE:
-        return "positive"
-    if words & _NEGATIVE:
-        return "negative"
-    return None
+    positive, negative = bool(words & _POSITIVE), bool(words & _NEGATIVE)
+    if positive == negative:
+        return None  # neither, or both (a contradiction is not guessed at)
+    return "positive" if positive else "negative"
 
 
 def lab_facts(readings: Iterable[tuple[LabReading, str]], today: dt.date) -> list[LabFact]:

@@ -142,6 +142,9 @@ def test_a_lab_without_a_date_or_from_the_future_is_not_used() -> None:
      ({"valueString": " positive "}, "positive"),
      ({"valueString": "NEG"}, "negative"),
      ({"valueString": "see comment"}, None),
+     ({"valueCodeableConcept": {"coding": [{"display": "Negative"}], "text": "Positive"}}, None),
+     ({"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "10828004"}],
+                                "text": "negative"}}, None),
      ({"valueQuantity": {"value": 5, "unit": "[IU]/L"}}, None)],
 )  # fmt: skip
 def test_pregnancy_tests_read_positive_or_negative(
