@@ -108,3 +108,11 @@ def test_labs_outside_the_value_set_or_not_final_are_skipped_quietly(
     assert labs(out) == []
     assert out.issues == []
     assert out.skipped == 2
+
+
+def test_labs_sent_as_null_mean_none_on_record(knowledge: Knowledge) -> None:
+    prefetch = {"medications": None, "conditions": None, "observations": None}
+    record = collect_record(None, prefetch, REQUIRED, patient_id="p1")
+    out = extract_facts(record, knowledge, TODAY)
+    assert [f for f in out.facts if isinstance(f, LabsReadFact)] == [LabsReadFact()]
+    assert labs(out) == []
