@@ -14,11 +14,13 @@ strength must come from elsewhere; ``mL`` needs a stated concentration.
 from __future__ import annotations
 
 __all__ = [
+    "LAB_UNITS",
     "MASS_TO_MG",
     "PERIOD_DAYS",
     "UNIT_DOSE_WORDS",
     "VOLUME_TO_ML",
     "is_unit_dose",
+    "lab_unit_factor",
     "mass_factor",
     "normalise_unit",
     "period_days",
@@ -106,3 +108,26 @@ def volume_factor(unit: str | None) -> float | None:
 def period_days(unit: str | None) -> float | None:
     """Days per one of a time unit (``d``, ``wk``, ``h``...); ``None`` when unknown."""
     return PERIOD_DAYS.get(normalise_unit(unit))
+
+
+LAB_UNITS: dict[str, dict[str, float]] = {
+    "ferritin": {
+        "ug/l": 1.0, "mcg/l": 1.0, "ng/ml": 1.0, "microgram/l": 1.0, "micrograms/l": 1.0,
+        "nanogram/ml": 1.0, "nanograms/ml": 1.0, "mg/l": 1000.0,
+    },
+    "transferrin_saturation": {"%": 1.0, "percent": 1.0},
+    "egfr": {
+        "ml/min/{1.73_m2}": 1.0, "ml/min/1.73m2": 1.0, "ml/min/1.73m^2": 1.0,
+        "ml/min/1.73m\u00b2": 1.0, "ml/min/{1.73m2}": 1.0, "ml/min/1.73sqm": 1.0,
+        "ml/min/1.73_m2": 1.0, "ml/min": 1.0,
+    },
+}  # fmt: skip
+"""Lab result units (lower case, micro signs as ``u``, spaces removed) -> the unit a
+``lab`` fact holds: ferritin µg/L (ng/mL is the same), transferrin saturation %, eGFR
+mL/min/1.73m2 (plain ``mL/min`` too: the LOINC eGFR codes are per 1.73 m2 by definition).
+A unit not listed is not guessed: the value is not used."""
+
+
+def lab_unit_factor(test: str, unit: str | None) -> float | None:
+    """Multiplier from ``unit`` to the unit ``test``'s facts hold; ``None`` when unknown."""
+    return LAB_UNITS.get(test, {}).get(normalise_unit(unit).replace(" ", ""))

@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "fhir_examples"
 BUNDLES = EXAMPLES / "bundles"
-STORED = ("Patient", "Condition", "Medication", "MedicationRequest")
+STORED = ("Patient", "Condition", "Medication", "MedicationRequest", "Observation")
 
 
 def _resources(value: Any) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
-from cds.facts import PhraseFile, load_valuesets
+from cds.facts import LabCodes, LabCodesError, PhraseFile, load_valuesets
 from cds.rulebase import (
     PHRASES_DIR,
     RuleBase,
@@ -39,7 +39,17 @@ def check_rules_dir(rules_dir: Path) -> list[Problem]:
         problems.extend(exc.problems)
     problems.extend(_check_phrase_dir(rules_dir / PHRASES_DIR))
     problems.extend(load_valuesets(rules_dir / "valuesets")[1])
+    problems.extend(_check_labs(rules_dir / "valuesets" / "labs.tsv"))
     return problems
+
+
+def _check_labs(path: Path) -> list[Problem]:
+    """labs.tsv (LOINC code shape, a known test, a source on every row): its first problem."""
+    try:
+        LabCodes.load(path)
+    except LabCodesError as exc:
+        return [Problem(f"{exc.path}:{exc.line}:1", exc.message)]
+    return []
 
 
 def load_checked_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase:

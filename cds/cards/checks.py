@@ -75,6 +75,9 @@ def template_problems(
         elif section.attribute not in attrs:
             msg = f"'{section.fact}' has no attribute '{section.attribute}'"
             problems.append(((*where, "attribute"), msg))
+        for n, source_id in enumerate(section.sources):
+            if source_id not in sources:
+                problems.append(((*where, "sources", n), f"unknown source '{source_id}'"))
     for k, source_id in enumerate(template.sources):
         if source_id not in sources:
             problems.append((("sources", k), f"unknown source '{source_id}'"))

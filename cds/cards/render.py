@@ -134,7 +134,8 @@ def _card(outcome: CardOutcome, template: CardTemplate, ctx: RenderContext) -> d
         "source": {"label": ctx.source_label},
         "extension": {RULE_EXTENSION: outcome.rule_id, VERSION_EXTENSION: ctx.rules_version},
     }
-    links = [_link(ctx.sources[s]) for s in template.sources if s in ctx.sources]
+    cited = [*template.sources, *_shown_section_sources(template, ctx)]
+    links = [_link(ctx.sources[s]) for s in dict.fromkeys(cited) if s in ctx.sources]
     if links:
         card["links"] = links
     if template.suggestion is not None:
@@ -173,6 +174,17 @@ def _detail(template: CardTemplate, values: Mapping[str, Any], ctx: RenderContex
             listed = _markdown_safe({"list": ", ".join(items)})
             paragraphs.append(section.text.format_map(_shown({**safe, **listed})).strip())
     return "\n\n".join(paragraphs)
+
+
+def _shown_section_sources(template: CardTemplate, ctx: RenderContext) -> list[str]:
+    """The evidence of the sections this card shows (a lab's guideline, say)."""
+    return [
+        source
+        for section in template.sections
+        if section.sources
+        and any(section.attribute in f for f in ctx.derived.get(section.fact, ()))
+        for source in section.sources
+    ]
 
 
 def _link(source: EvidenceSource) -> dict[str, str]:

@@ -85,6 +85,9 @@ class Section(_Strict):
     fact: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     attribute: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     text: str = Field(min_length=5)
+    sources: list[str] = Field(
+        default_factory=list, description="evidence linked from the card when the section shows"
+    )
 
 
 class SuppressionSpec(_Strict):

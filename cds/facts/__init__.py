@@ -11,6 +11,7 @@ from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
 from cds.facts.extract import Extraction, extract_facts
 from cds.facts.knowledge import Knowledge
+from cds.facts.labs import LAB_PREFETCH_KEY, LabCodes, LabCodesError
 from cds.facts.medications import candidate_drugs, medication_facts
 from cds.facts.model import (
     FACT_SCHEMA,
@@ -28,11 +29,14 @@ from cds.facts.valuesets import load_valuesets
 
 __all__ = [
     "FACT_SCHEMA",
+    "LAB_PREFETCH_KEY",
     "ComplaintFact",
     "Extraction",
     "Fact",
     "FindingFact",
     "Knowledge",
+    "LabCodes",
+    "LabCodesError",
     "MedicationFact",
     "PhraseBook",
     "PhraseFile",

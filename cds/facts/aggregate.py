@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 from typing import TypeVar
 
-from cds.facts.model import ComplaintFact, Fact, FindingFact, MedicationFact
+from cds.facts.model import ComplaintFact, Fact, FindingFact, LabFact, LabsReadFact, MedicationFact
 
 __all__ = ["aggregate_facts"]
 
@@ -51,6 +51,8 @@ def aggregate_facts(facts: Sequence[Fact]) -> list[Fact]:
         *_medication_episodes(medications, position),
         *_distinct(complaints, position),
         *_distinct(findings, position),
+        # labs are one fact per test already (cds.facts.labs keeps the latest)
+        *((position[id(f)], f) for f in facts if isinstance(f, LabFact | LabsReadFact)),
     ]
     kept.sort(key=lambda item: item[0])
     return [fact for _, fact in kept]

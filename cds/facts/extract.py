@@ -9,7 +9,7 @@ region?). Only candidates go through full fhir.resources validation, once; this 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from cds.errors import InputIssue
 from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.knowledge import Knowledge
+from cds.facts.lab_results import extract_labs
 from cds.facts.medications import candidate_drugs, medication_facts
 from cds.facts.model import Fact
 from cds.facts.validation import validate_condition, validate_medication_request
@@ -44,6 +45,13 @@ class PatientRecord(Protocol):
     @property
     def skipped(self) -> Mapping[str, int]:
         """Resources left out before reading, by reason."""
+
+    @property
+    def observations(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def answered(self) -> Collection[str]:
+        """Prefetch keys the request (or the FHIR fallback) answered, even if empty."""
 
     def medication(self, reference: str) -> Mapping[str, Any] | None:
         """The request's Medication a reference names, if any."""
@@ -105,6 +113,7 @@ def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -
             out.issues.append(issue)
             continue
         out.facts.extend(condition_facts(condition, raw, terminology, knowledge.phrases))
+    extract_labs(record, knowledge, today, out)
     return out
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "ComplaintFact",
     "Fact",
     "FindingFact",
+    "LabFact",
+    "LabsReadFact",
     "MedicationFact",
     "epoch_day",
     "to_engine",
@@ -94,12 +96,38 @@ class FindingFact:
     """verificationStatus provisional or differential: recorded as possible only."""
 
 
-Fact = MedicationFact | ComplaintFact | FindingFact
+@dataclass(frozen=True)
+class LabFact:
+    """The latest usable result of one lab test (``cds.facts.labs``): ``value`` in ``unit``
+    (µg/L, %, mL/min/1.73m2) or, for a pregnancy test, ``result`` positive/negative;
+    ``reading`` is how a card shows it, with unit and date."""
+
+    test: str
+    unit: str
+    day: int
+    age_days: int
+    reading: str
+    source: str
+    value: float | None = None
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class LabsReadFact:
+    """The record's labs were looked for (the ``observations`` prefetch answered, even
+    with nothing): only then may a rule say a test is missing."""
+
+    source: str = "prefetch.observations"
+
+
+Fact = MedicationFact | ComplaintFact | FindingFact | LabFact | LabsReadFact
 
 _FACT_TYPES: dict[type[Any], str] = {
     MedicationFact: "medication",
     ComplaintFact: "complaint",
     FindingFact: "finding",
+    LabFact: "lab",
+    LabsReadFact: "labs_read",
 }
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
 from cds.errors import InputIssue
 
-__all__ = ["validate_condition", "validate_medication_request"]
+__all__ = ["validate_condition", "validate_medication_request", "validate_observation"]
 
 
 _ONSET = ("onsetDateTime", "onsetAge", "onsetPeriod", "onsetRange", "onsetString")
@@ -33,6 +34,11 @@ _READ_ELEMENTS: dict[str, frozenset[str]] = {
     "Condition": frozenset(
         {"resourceType", "id", "clinicalStatus", "verificationStatus", "code", "bodySite",
          "subject", "recordedDate", "note", *_ONSET, *_ABATEMENT}
+    ),
+    "Observation": frozenset(
+        {"resourceType", "id", "status", "code", "subject", "effectiveDateTime",
+         "effectivePeriod", "effectiveInstant", "issued", "valueQuantity",
+         "valueCodeableConcept", "valueString"}
     ),
 }  # fmt: skip
 _DATE_ELEMENTS = frozenset(
@@ -87,3 +93,7 @@ def validate_medication_request(
 
 def validate_condition(raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
     return _validate(Condition, raw, where)
+
+
+def validate_observation(raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
+    return _validate(Observation, raw, where)

@@ -407,6 +407,7 @@ async def complete_prefetch(
     required: Sequence[str],
     prefetch: Mapping[str, Any] | None,
     policy: FetchPolicy = DEFAULT_POLICY,
+    optional: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A copy of ``prefetch`` in which every required key that was absent or an
     OperationOutcome holds what the FHIR server returns for its template (a read's
@@ -415,16 +416,26 @@ async def complete_prefetch(
 
     Raises ``PrefetchUnavailableError`` naming each required key that cannot be completed;
     when that is known before any request (no usable ``fhirServer``, a template token the
-    context lacks), no request is made.
+    context lacks), no request is made. An ``optional`` key is completed the same way
+    when it can be; when it cannot, it is left out of the result (a partial list would
+    read as "not on record") and the call goes on.
     """
     result = dict(prefetch or {})
     keys = keys_to_complete(result, required)
-    if not keys:
+    extra = [k for k in keys_to_complete(result, optional) if k not in keys]
+    if not keys and not extra:
         return result
     base = _server_base(fhir_server, policy)
     if isinstance(base, str):
+        if not keys:
+            log.info("optional prefetch %s left out: %s", ", ".join(extra), base)
+            return _without(result, extra)
         log.warning("prefetch %s unavailable: %s", ", ".join(keys), base)
         raise PrefetchUnavailableError(keys)
+    result, extra = _optional_ready(result, extra, templates, context)
+    keys = keys + extra
+    if not keys:
+        return result
     queries: dict[str, str] = {}
     unresolved = []
     for key in keys:
@@ -450,11 +461,34 @@ async def complete_prefetch(
         for key in keys
     }
     fetched, failed = await _run(jobs, policy.overall_timeout)
-    if failed:
-        raise PrefetchUnavailableError([key for key in keys if key in failed])
+    if failed - set(extra):
+        raise PrefetchUnavailableError([k for k in keys if k in failed and k not in extra])
     result.update(fetched)
+    result = _without(result, [key for key in extra if key in failed])
     log.info("prefetch fallback completed %s", ", ".join(keys))
     return result
+
+
+def _without(prefetch: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """``prefetch`` without ``keys``: optional data that could not be completed."""
+    return {k: v for k, v in prefetch.items() if k not in keys}
+
+
+def _optional_ready(
+    result: dict[str, Any],
+    extra: list[str],
+    templates: Mapping[str, str],
+    context: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[str]]:
+    """The optional keys that can be fetched (a template whose tokens the context has,
+    or a next page); the others are left out of the result."""
+    ready = [
+        key
+        for key in extra
+        if _next_link(result.get(key))
+        or (key in templates and render_template(templates[key], context) is not None)
+    ]
+    return _without(result, [k for k in extra if k not in ready]), ready
 
 
 async def _run(

@@ -37,7 +37,7 @@ __all__ = [
     "resources_in",
 ]
 
-_PATIENT_SCOPED = frozenset({"MedicationRequest", "Condition"})
+_PATIENT_SCOPED = frozenset({"MedicationRequest", "Condition", "Observation"})
 """The patient-scoped resource types ``_file`` keeps: a type added there is added here."""
 
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
@@ -58,6 +58,10 @@ class PatientRecord:
     draft_orders: list[Mapping[str, Any]] = field(default_factory=list)
     medication_requests: list[Mapping[str, Any]] = field(default_factory=list)
     conditions: list[Mapping[str, Any]] = field(default_factory=list)
+    observations: list[Mapping[str, Any]] = field(default_factory=list)
+    answered: set[str] = field(default_factory=set, compare=False)
+    """Prefetch keys that answered (a resource, a Bundle, even empty, or ``null``): the
+    data was looked for, so what is absent from it is absent from the record."""
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     issues: list[InputIssue] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -144,7 +148,10 @@ def collect_record(
             if _belongs(record, where, resource, patient_id, draft=True):
                 _file(record, _with_subject(resource, patient_id), draft=True)
     for key, value in prefetch.items():
-        if value is None or _is_error(value):
+        if _is_error(value):
+            continue
+        record.answered.add(key)
+        if value is None:
             continue
         default = _bundle_language(value) or language
         for where, resource in _located(value, f"prefetch.{key}", record.issues):
@@ -208,5 +215,7 @@ def _file(record: PatientRecord, resource: Mapping[str, Any], *, draft: bool) ->
         (record.draft_orders if draft else record.medication_requests).append(resource)
     elif kind == "Condition":
         record.conditions.append(resource)
+    elif kind == "Observation" and not draft:
+        record.observations.append(resource)
     elif kind == "Medication" and isinstance(resource.get("id"), str):
         record.medications[f"Medication/{resource['id']}"] = resource

@@ -119,7 +119,8 @@ async def with_fetched_prefetch(
 
     The request is checked first: a body that will get a 400 fetches nothing."""
     validated_context(hook_request, service)
-    if not keys_to_complete(hook_request.prefetch, service.required):
+    missing = keys_to_complete(hook_request.prefetch, service.required)
+    if not missing and not keys_to_complete(hook_request.prefetch, service.optional):
         return hook_request
     auth = hook_request.fhirAuthorization
     try:
@@ -132,11 +133,13 @@ async def with_fetched_prefetch(
             required=service.required,
             prefetch=hook_request.prefetch,
             policy=request.app.state.fetch_policy,
+            optional=service.optional,
         )
     except PrefetchUnavailableError:
         metrics.count_prefetch_fallback("unavailable")
         raise
-    metrics.count_prefetch_fallback("fetched")
+    if missing:  # optional keys (labs) alone are not counted as a fallback
+        metrics.count_prefetch_fallback("fetched")
     return hook_request.model_copy(update={"prefetch": prefetch})
 
 

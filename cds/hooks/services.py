@@ -2,7 +2,9 @@
 
 Templates use only ``context.patientId`` (#prefetch-tokens), so any EHR can satisfy
 them. ``required`` names the keys the rules cannot do without; a missing one is
-fetched from the FHIR server when possible, else the call gets a 412.
+fetched from the FHIR server when possible, else the call gets a 412. ``optional`` keys
+(the labs) are fetched when a FHIR server is at hand; when they cannot be, the cards
+simply say less.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cds.facts import LAB_PREFETCH_KEY
 from cds.hooks.models import (
     OrderSelectContext,
     OrderSignContext,
@@ -19,7 +22,13 @@ from cds.hooks.models import (
     ServiceDefinition,
 )
 
-__all__ = ["PREFETCH", "SERVICES", "Service"]
+__all__ = ["LAB_CODES", "OPTIONAL", "PREFETCH", "SERVICES", "Service"]
+
+LAB_CODES = (
+    "2276-4", "2502-3", "98979-8", "98980-6", "62238-1", "33914-3", "77147-7",
+    "2106-3", "2112-1", "80385-8",
+)  # fmt: skip
+"""The LOINC codes of ``rules/valuesets/labs.tsv`` (a test keeps the two equal)."""
 
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -30,8 +39,13 @@ PREFETCH = {
     "conditions": (
         "Condition?patient={{context.patientId}}&clinical-status=active,recurrence,relapse"
     ),
+    LAB_PREFETCH_KEY: (
+        "Observation?patient={{context.patientId}}&status=final,amended,corrected&code="
+        + ",".join(f"http://loinc.org|{code}" for code in LAB_CODES)
+    ),
 }
 REQUIRED = ("medications", "conditions")
+OPTIONAL = (LAB_PREFETCH_KEY,)
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,7 @@ class Service:
     description: str
     context_model: type[BaseModel]
     required: tuple[str, ...] = REQUIRED
+    optional: tuple[str, ...] = OPTIONAL
 
     def definition(self, rules_version: str) -> ServiceDefinition:
         extension: dict[str, Any] = {"restless-cds-rules-version": rules_version}
@@ -53,7 +68,8 @@ class Service:
             prefetch=dict(PREFETCH),
             usageRequirements=(
                 "Advisory only. Needs the patient's active MedicationRequests and current "
-                "Conditions (prefetch or FHIR server access)."
+                "Conditions (prefetch or FHIR server access); reads ferritin, transferrin "
+                "saturation, eGFR and pregnancy tests (prefetch 'observations') when given."
             ),
             extension=extension,
         )

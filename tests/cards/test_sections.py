@@ -94,6 +94,12 @@ def test_the_bundled_templates_have_their_sections(bundled_rules: RuleBase) -> N
         assert [(s.fact, s.attribute) for s in cards[name].sections] == [
             ("combination_risk", "antidepressant"),
             ("secondary_cause", "concept"),
+            ("low_ferritin", "reading"),  # labs: 50-labs.yaml
+            ("low_transferrin_saturation", "reading"),
+            ("ferritin_old", "reading"),
+            ("ferritin_missing", "source"),
+            ("kidney_failure", "reading"),
+            ("pregnancy", "reading"),
         ], name
     assert cards["akathisia"].sections == []
 

@@ -81,7 +81,9 @@ def test_to_engine_flattens_and_drops_none() -> None:
 
 
 def test_fact_schema_matches_the_dataclasses() -> None:
-    assert set(FACT_SCHEMA) == {"medication", "complaint", "finding"}
+    assert set(FACT_SCHEMA) == {"medication", "complaint", "finding", "lab", "labs_read"}
+    assert FACT_SCHEMA["lab"]["value"] is float
+    assert FACT_SCHEMA["lab"]["age_days"] is int
     assert FACT_SCHEMA["medication"]["mg_per_day"] is float
     assert FACT_SCHEMA["medication"]["provoking"] is bool
     assert FACT_SCHEMA["complaint"]["onset_day"] is int

@@ -199,9 +199,39 @@ def test_other_resource_types_are_ignored() -> None:
     prefetch = {
         "patient": {"resourceType": "Patient", "id": "p1"},
         "medications": bundle({"resourceType": "MedicationStatement", "id": "ms"}),
-        "conditions": bundle({"resourceType": "Observation", "id": "o"}),
+        "conditions": bundle({"resourceType": "Procedure", "id": "o"}),  # Observation is read
     }
     assert collect_record(None, prefetch, REQUIRED, patient_id="p1") == PatientRecord()
+
+
+def test_observations_of_this_patient_are_kept_and_others_skipped() -> None:
+    mine = {"resourceType": "Observation", "id": "f1", "subject": {"reference": "Patient/p1"}}
+    theirs = {"resourceType": "Observation", "id": "f2", "subject": {"reference": "Patient/p2"}}
+    unowned = {"resourceType": "Observation", "id": "f3"}
+    prefetch = {
+        "medications": None,
+        "conditions": None,
+        "observations": bundle(mine, theirs, unowned),
+    }
+    record = collect_record(None, prefetch, REQUIRED, patient_id="p1")
+    assert record.observations == [mine]
+    assert record.skipped == {"other-patient": 1, "no-subject": 1}
+    assert record.answered == {"medications", "conditions", "observations"}
+
+
+def test_an_observation_in_draft_orders_is_not_read_as_a_lab() -> None:
+    lab = {"resourceType": "Observation", "id": "f1", "subject": {"reference": "Patient/p1"}}
+    record = collect_record(
+        lab, {"medications": None, "conditions": None}, REQUIRED, patient_id="p1"
+    )
+    assert record.observations == []
+
+
+def test_an_operation_outcome_key_was_not_answered() -> None:
+    error = {"resourceType": "OperationOutcome", "issue": []}
+    prefetch = {"medications": None, "conditions": None, "observations": error}
+    record = collect_record(None, prefetch, REQUIRED, patient_id="p1")
+    assert "observations" not in record.answered
 
 
 def test_draft_order_as_single_resource() -> None:

@@ -83,7 +83,8 @@ def test_the_allowed_server_is_used(
     response = _call(fhir, rules_dir, _without_prefetch(example, fhir.base + ALLOWED))
     assert response.status_code == 200, response.text
     assert len(response.json()["cards"]) == 1
-    assert len(fhir.paths) == 2  # patient is optional and not fetched
+    # medications, conditions and the optional labs; patient is not needed and not fetched
+    assert len(fhir.paths) == 3
     assert all(p.startswith(ALLOWED + "/") for p in fhir.paths)
 
 

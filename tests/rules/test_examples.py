@@ -30,6 +30,7 @@ MIN_POSITIVE = 5
 MIN_NEGATIVE = 5
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
 CONDITION_SYSTEMS = ("http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm")
 
 
@@ -167,6 +168,7 @@ def _tsv(name: str) -> Iterator[dict[str, str]]:
 def _known_codes() -> dict[tuple[str, str], str]:
     """(system, code) -> display, from drug_products.tsv, drugs.tsv and conditions.tsv."""
     known = {(RXNORM, r["rxnorm_code"]): r["display"] for r in _tsv("drug_products.tsv")}
+    known.update({(LOINC, r["loinc"]): r["display"] for r in _tsv("labs.tsv")})
     for row in _tsv("drugs.tsv"):
         for code in filter(None, (c.strip() for c in row["rxnorm_ingredient"].split(";"))):
             known.setdefault((RXNORM, code), row["ingredient"])
@@ -188,11 +190,11 @@ def _codings(value: Any) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.parametrize("expected_path", EXPECTATIONS, ids=_name)
 def test_example_codes_come_from_the_value_sets(expected_path: Path) -> None:
-    """No invented code: every RxNorm, SNOMED CT and ICD-10-CM coding in a request is in
+    """No invented code: every RxNorm, LOINC, SNOMED CT and ICD-10-CM coding in a request is in
     rules/valuesets with the same display."""
     known = _known_codes()
     for coding in _codings(_request_json(expected_path)):
-        if coding["system"] not in (RXNORM, *CONDITION_SYSTEMS):
+        if coding["system"] not in (RXNORM, LOINC, *CONDITION_SYSTEMS):
             continue
         key = (coding["system"], coding["code"])
         assert key in known, f"{key} is not in rules/valuesets"
