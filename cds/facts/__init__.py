@@ -11,7 +11,7 @@ from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
 from cds.facts.extract import Extraction, extract_facts
 from cds.facts.knowledge import Knowledge
-from cds.facts.labs import LAB_PREFETCH_KEY, LabCodes, LabCodesError
+from cds.facts.labs import LAB_PREFETCH_KEY, LabCodes
 from cds.facts.medications import candidate_drugs, medication_facts
 from cds.facts.model import (
     FACT_SCHEMA,
@@ -36,7 +36,6 @@ __all__ = [
     "FindingFact",
     "Knowledge",
     "LabCodes",
-    "LabCodesError",
     "MedicationFact",
     "PhraseBook",
     "PhraseFile",

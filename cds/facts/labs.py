@@ -15,16 +15,16 @@ the one "no ferritin in the last 12 months" is about.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cds.errors import Problem, RulesError
 from cds.facts.model import LabFact, epoch_day
+from cds.facts.valuesets import LOINC, read_labs
 from cds.units import lab_unit_factor
 
 __all__ = [
@@ -32,14 +32,12 @@ __all__ = [
     "LAB_TESTS",
     "LOINC",
     "LabCodes",
-    "LabCodesError",
     "LabReading",
     "is_lab_candidate",
     "lab_facts",
     "read_lab",
 ]
 
-LOINC = "http://loinc.org"
 LAB_PREFETCH_KEY = "observations"
 """The prefetch key (``cds.hooks.services``) whose answer, even an empty one, means the
 labs were looked for: only then can a rule say "no ferritin on record"."""
@@ -65,21 +63,10 @@ LAB_TESTS: dict[str, _Test] = {
 }
 """The tests a ``labs.tsv`` row may name (its ``test`` column)."""
 
-_CODE = re.compile(r"^\d{1,7}-\d$")
 _POSITIVE = frozenset({"positive", "pos", "detected", "reactive"})
 _NEGATIVE = frozenset({"negative", "neg", "not detected", "non-reactive", "nonreactive"})
 _SNOMED_POSITIVE = ("http://snomed.info/sct", "10828004")
 """Positive (qualifier value), in LOINC's answer list LL360-9 (see labs.tsv sources)."""
-
-
-class LabCodesError(ValueError):
-    """A malformed ``labs.tsv`` row (``rules check`` reports it as ``file:line``)."""
-
-    def __init__(self, path: Path, line: int, message: str) -> None:
-        super().__init__(f"{path.name}:{line}: {message}")
-        self.path = path
-        self.line = line
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -89,21 +76,19 @@ class LabCodes:
     tests: Mapping[str, str]
 
     @classmethod
+    def read(cls, path: Path) -> tuple[LabCodes, list[Problem]]:
+        """The value set and its ``file:line:col`` problems (``cds.facts.valuesets``, the
+        one reader of value-set files; ``rules check`` reports these)."""
+        problems: list[Problem] = []
+        return cls(read_labs(path, LAB_TESTS, problems)), problems
+
+    @classmethod
     def load(cls, path: Path) -> LabCodes:
-        """Read the value set; a malformed row is a ``LabCodesError`` naming ``file:line``."""
-        if not path.is_file():
-            return cls({})
-        lines = path.read_text(encoding="utf-8").splitlines()
-        numbered = [(n, text) for n, text in enumerate(lines, 1) if not text.startswith("#")]
-        rows = csv.DictReader((text for _, text in numbered), delimiter="\t")
-        tests: dict[str, str] = {}
-        for (line, _), row in zip(numbered[1:], rows, strict=False):
-            code, test = (row.get("loinc") or "").strip(), (row.get("test") or "").strip()
-            problem = _row_problem(code, test, row.get("source"), tests)
-            if problem is not None:
-                raise LabCodesError(path, line, problem)
-            tests[code] = test
-        return cls(tests)
+        """The value set; ``RulesError`` when a row is wrong (the service refuses to start)."""
+        codes, problems = cls.read(path)
+        if problems:
+            raise RulesError(problems)
+        return codes
 
     def test_of(self, observation: Mapping[str, Any]) -> str | None:
         """The value set test an Observation's ``code`` names, if any."""
@@ -115,18 +100,6 @@ class LabCodes:
                 if test is not None:
                     return test
         return None
-
-
-def _row_problem(code: str, test: str, source: str | None, seen: Mapping[str, str]) -> str | None:
-    if not _CODE.match(code):
-        return f"{code!r} is not a LOINC code (NNNNN-N)"
-    if test not in LAB_TESTS:
-        return f"test {test!r} is not one of {sorted(LAB_TESTS)}"
-    if not (source or "").strip():
-        return f"{code} has no source"
-    if code in seen:
-        return f"{code} is listed twice"
-    return None
 
 
 def is_lab_candidate(observation: Mapping[str, Any], codes: LabCodes) -> bool:

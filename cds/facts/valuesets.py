@@ -11,17 +11,18 @@ refuses. ``drugs.tsv`` ingredients are the reference the other tables are checke
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stdnum import verhoeff
+from stdnum import luhn, verhoeff
 
 from cds.errors import Problem
 
 __all__ = [
     "ATC",
     "ICD10CM",
+    "LOINC",
     "MIN_SOURCE",
     "ROLES",
     "RXNORM",
@@ -36,6 +37,7 @@ __all__ = [
     "code_problem",
     "load_valuesets",
     "problem_at",
+    "read_labs",
     "read_roles",
     "read_table",
     "split_cell",
@@ -45,6 +47,7 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
 
 ROLES = ("provoking", "not_provoking", "treatment", "uncertain")
 """A drug's role in restless syndromes (``drugs.tsv`` ``role``, sourced in
@@ -59,6 +62,7 @@ _FORMATS: dict[str, tuple[str, re.Pattern[str]]] = {
     ATC: ("ATC", re.compile(r"^[A-Z][0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?$")),
     SNOMED: ("SNOMED CT", re.compile(r"^[1-9][0-9]{5,17}$")),
     ICD10CM: ("ICD-10-CM", re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")),
+    LOINC: ("LOINC", re.compile(r"^[0-9]{1,7}-[0-9]$")),
 }
 CONDITION_SYSTEMS = (SNOMED, ICD10CM)
 
@@ -70,6 +74,8 @@ def code_problem(system: str, code: str) -> str | None:
     if not pattern.match(code):
         return f"malformed {name} code '{code}'"
     if system == SNOMED and not verhoeff.is_valid(code):
+        return f"{name} code '{code}' fails its check digit"
+    if system == LOINC and not luhn.is_valid(code.replace("-", "")):
         return f"{name} code '{code}' fails its check digit"
     return None
 
@@ -97,6 +103,7 @@ ROLES_TABLE = Table("drug_roles.tsv", ("ingredient", "drug_class", "subclass", "
 PRODUCTS = Table("drug_products.tsv", ("rxnorm_code", "display", "ingredients"))
 BRANDS = Table("brands.tsv", ("brand", "ingredient"))
 CONDITIONS = Table("conditions.tsv", ("category", "concept", "system", "code", "display"))
+LABS = Table("labs.tsv", ("loinc", "test", "display", "source"))
 
 Row = tuple[int, dict[str, str], list[str]]
 """A row's line number, its cells by column name (stripped) and the header's names."""
@@ -376,3 +383,28 @@ class _Loader:
                     line, cells["category"], cells["concept"], system, code, cells["display"]
                 )
             )
+
+
+def read_labs(path: Path, tests: Collection[str], problems: list[Problem]) -> dict[str, str]:
+    """``labs.tsv``: LOINC code -> the test it measures (one of ``tests``). The file is
+    optional (no labs read without it); every row needs a well-formed code with a valid
+    check digit (LOINC's mod 10), a known test and a source."""
+    if not path.is_file():
+        return {}
+    codes: dict[str, str] = {}
+    for row in read_table(path, LABS.required, problems) or []:
+        _, cells, _ = row
+        code, test = cells["loinc"], cells["test"]
+        if (message := code_problem(LOINC, code)) is not None:
+            problems.append(problem_at(path, row, "loinc", message))
+        elif test not in tests:
+            problems.append(
+                problem_at(path, row, "test", f"test '{test}' is not one of {sorted(tests)}")
+            )
+        elif not cells["source"]:
+            problems.append(problem_at(path, row, "source", f"{code} has no source"))
+        elif code in codes:
+            problems.append(problem_at(path, row, "loinc", f"{code} is listed twice"))
+        else:
+            codes[code] = test
+    return codes

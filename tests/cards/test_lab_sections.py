@@ -89,20 +89,21 @@ def rules_copy(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "message"),
-    [("2276-4\tferritin", "2276\tferritin", "'2276' is not a LOINC code"),
-     ("2502-3\ttransferrin_saturation", "2502-3\tiron", "test 'iron' is not one of"),
-     ("80385-8\tpregnancy_test\t", "2276-4\tferritin\t", "2276-4 is listed twice")],
+    ("old", "new", "column", "message"),
+    [("2276-4\tferritin", "2276\tferritin", 1, "malformed LOINC code '2276'"),
+     ("2276-4\tferritin", "2276-5\tferritin", 1, "LOINC code '2276-5' fails its check digit"),
+     ("2502-3\ttransferrin_saturation", "2502-3\tiron", 2, "test 'iron' is not one of"),
+     ("80385-8\tpregnancy_test\t", "2276-4\tferritin\t", 1, "2276-4 is listed twice")],
 )  # fmt: skip
 def test_rules_check_refuses_a_bad_lab_row(
-    rules_copy: Path, old: str, new: str, message: str
+    rules_copy: Path, old: str, new: str, column: int, message: str
 ) -> None:
     path = rules_copy / "valuesets" / "labs.tsv"
     text = path.read_text(encoding="utf-8")
     line = text[: text.index(old)].count("\n") + 1
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     [problem] = check_rules_dir(rules_copy)
-    assert problem.where == f"{path}:{line}:1"
+    assert problem.where == f"{path}:{line}:{column}"
     assert message in problem.message
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cds.errors import RulesError
 from cds.facts.labs import LabCodes, is_lab_candidate, lab_facts, read_lab
 from cds.hooks.services import LAB_CODES, PREFETCH
 
@@ -198,14 +200,16 @@ def test_the_prefetch_template_asks_for_exactly_the_value_set_codes() -> None:
 
 @pytest.mark.parametrize(
     ("row", "message"),
-    [("2276\tferritin\tx\tsrc", "is not a LOINC code"),
-     ("2276-4\tiron\tx\tsrc", "test 'iron'"),
-     ("2276-4\tferritin\tx\t", "has no source"),
-     ("2276-4\tferritin\tx\tsrc\n2276-4\tferritin\tx\tsrc", "labs.tsv:4: 2276-4 is listed twice")],
+    [("2276\tferritin\tx\tsrc", "labs.tsv:3:1: malformed LOINC code '2276'"),
+     ("2276-5\tferritin\tx\tsrc", "labs.tsv:3:1: LOINC code '2276-5' fails its check digit"),
+     ("2276-4\tiron\tx\tsrc", "labs.tsv:3:2: test 'iron'"),
+     ("2276-4\tferritin\tx\t", "labs.tsv:3:4: 2276-4 has no source"),
+     ("2276-4\tferritin\tx\tsrc\n2276-4\tferritin\tx\tsrc",
+      "labs.tsv:4:1: 2276-4 is listed twice")],
 )  # fmt: skip
 def test_a_bad_value_set_row_is_refused(tmp_path: Path, row: str, message: str) -> None:
     path = tmp_path / "labs.tsv"
     header = "# a comment line\nloinc\ttest\tdisplay\tsource\n"
     path.write_text(header + row + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(RulesError, match=re.escape(message)):
         LabCodes.load(path)
