@@ -365,7 +365,7 @@ def _loaded(report: dict[str, Any]) -> bool:
         for row in report[side].values()
         for kind in ("latency", "throughput")
     ]
-    return max(others) > 0.25 * cores
+    return bool(max(others) > 0.25 * cores)
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from cds.cards import RenderContext, render_cards
@@ -66,7 +68,18 @@ def _first_non_finite(value: Any) -> str | None:
 
 def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
     """Validate a hook request body; ``RequestError`` names each bad field (a number
-    that is not finite included)."""
+    that is not finite included).
+
+    The body is parsed once into plain data by pydantic's own JSON parser (same nesting
+    limit as before), refusing ``NaN`` and ``Infinity``; only the envelope's fields are
+    validated (``context`` and ``prefetch`` are read later, field by field), and the walk
+    for non-finite numbers runs only when the text has a number that could overflow
+    (``1e999``). Anything the fast path does not accept takes the slow one, whose errors
+    name the field."""
+    if not isinstance(body, Mapping):
+        fast = _parsed_fast(body)
+        if fast is not None:
+            return fast
     try:
         if isinstance(body, Mapping):
             request = HookRequest.model_validate(body)
@@ -74,6 +87,39 @@ def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
             request = HookRequest.model_validate_json(body)
     except ValidationError as exc:
         raise RequestError(problems_from(exc)) from exc
+    return _checked(request)
+
+
+_MAYBE_NOT_FINITE = re.compile(
+    rb"[:,\[]\s*-?(?:NaN|Infinity|[0-9]{200}|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]{3})"
+)
+"""A JSON number that may not be finite: a literal ``NaN``/``Infinity``, 200+ digits, or a
+three-digit exponent (a double overflows past 1.8e308). May match inside a string: then
+the exact walk decides."""
+
+
+def _parsed_fast(body: bytes | str) -> HookRequest | None:
+    """The request when the body parses as an object with only finite numbers and a
+    valid envelope; ``None`` to let the slow path explain what is wrong."""
+    raw = body.encode() if isinstance(body, str) else body
+    if _MAYBE_NOT_FINITE.search(raw):
+        return None
+    try:
+        data = pydantic_core.from_json(raw, allow_inf_nan=False)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        request = HookRequest.model_validate(data)
+    except ValidationError:
+        return None
+    if request.fhirAuthorization is not None and request.fhirServer is None:
+        raise RequestError([Problem("fhirServer", "required when fhirAuthorization is sent")])
+    return request
+
+
+def _checked(request: HookRequest) -> HookRequest:
     sections = {"context": request.context, "prefetch": request.prefetch}
     for name, section in sections.items():
         where = _first_non_finite(section)
@@ -123,9 +169,12 @@ def evaluate(
         patient_id=str(request.context["patientId"]),
     )
     marks.append(clock())
-    extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())
+    today = today or dt.datetime.now(dt.UTC).date()
+    cache = rulebase.fact_cache.scope(str(request.context["patientId"]), today)
+    extraction = extract_facts(record, rulebase.knowledge, today, cache)
     marks.append(clock())
-    result = rulebase.engine.evaluate([to_engine(f) for f in aggregate_facts(extraction.facts)])
+    facts = [to_engine(f) for f in aggregate_facts(extraction.facts)]
+    result = rulebase.engine_results.evaluate(rulebase.engine, facts)
     marks.append(clock())
     compiled = rulebase.compiled
     drafts = {
