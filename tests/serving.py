@@ -60,6 +60,9 @@ def serve(
     log_file = tmp_path / f"serve-{port}.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RESTLESS_CDS_")}
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # the default store lives under XDG_DATA_HOME: never the machine's own (another
+    # checkout may have migrated it past this one's migrations)
+    environment["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
     environment.update(env)
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
