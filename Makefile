@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest bench soak clean
+.PHONY: run test lint typecheck pytest bench bench-stages soak clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), \
@@ -36,7 +36,15 @@ pytest: $(VENV)/.installed-test
 
 test: lint typecheck pytest
 
+# the user's figure: real HTTP, wrk (Debian's package, installed here if missing), server
+# CPU from /proc, the floor app in the same run; ~2 minutes
 bench: $(VENV)/.installed-test
+	@command -v wrk >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.http
+
+# where the time goes inside one call, stage by stage, in process (not the user's figure)
+bench-stages: $(VENV)/.installed-test
 	$(BIN)/python -m bench.latency
 
 # a bounded soak (SOAK_SECONDS, default 60) against a real server; not part of `make test`

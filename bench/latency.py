@@ -1,6 +1,7 @@
-"""Per-request latency of an order-select call: in-process stages and over real HTTP.
+"""Where the time of an order-select call goes, stage by stage, in process (and a plain
+httpx round trip). Not the user's figure: that is ``bench/http.py`` (``make bench``).
 
-Run with ``make bench`` (or ``python -m bench.latency``). Writes
+Run with ``make bench-stages`` (or ``python -m bench.latency``). Writes
 ``bench/results/latency.json`` and ``bench/results/latency.md``; the README quotes the
 Markdown. Not part of the test run: numbers depend on the machine.
 
@@ -13,6 +14,7 @@ Requests measured:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -33,12 +35,14 @@ import httpx
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
+from cds.engine.reuse import ResultReuse
 from cds.facts import extract_facts, to_engine
+from cds.facts.cache import FactCache
 from cds.feedback import FeedbackStore, pseudonymise
 from cds.fhir import collect_record
 from cds.hooks import SERVICES, CardsResponse, evaluate, parse_request
 from cds.hooks.feedback import issued_records
-from cds.rulebase import load_rulebase
+from cds.rulebase import RuleBase, load_rulebase
 from cds.settings import bundled_rules_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,9 +111,10 @@ def in_process(name: str, body: bytes) -> dict[str, Any]:
             model = MedicationRequest if raw["resourceType"] == "MedicationRequest" else Condition
             model.model_validate(raw)
 
-    def whole() -> bytes:
+    def whole(first_call: bool = False) -> bytes:
         req = parse_request(body)
-        res = evaluate(req, service, rulebase, source_label="restless-cds", override_system="urn:x")
+        base = cold(rulebase) if first_call else rulebase
+        res = evaluate(req, service, base, source_label="restless-cds", override_system="urn:x")
         return (
             CardsResponse.model_validate({"cards": res.cards})
             .model_dump_json(exclude_none=True)
@@ -154,7 +159,8 @@ def in_process(name: str, body: bytes) -> dict[str, Any]:
             ),
             ITERATIONS,
         ),
-        "server_side_total": _timeit(whole, ITERATIONS),
+        "server_side_total_first_call": _timeit(lambda: whole(first_call=True), ITERATIONS),
+        "server_side_total_repeat_call": _timeit(whole, ITERATIONS),
         "feedback_suppression_lookup_sqlite": _timeit(
             lambda: store.suppressed_rules(pseudonym, dt.datetime.now(dt.UTC)), ITERATIONS
         ),
@@ -173,6 +179,13 @@ def in_process(name: str, body: bytes) -> dict[str, Any]:
         "cards": len(result.cards),
         "stages": stages,
     }
+
+
+def cold(rulebase: RuleBase) -> RuleBase:
+    """The rule base with empty fact and engine-result caches: a record seen first."""
+    return dataclasses.replace(
+        rulebase, fact_cache=FactCache(rulebase.version), engine_results=ResultReuse()
+    )
 
 
 def time_today() -> dt.date:

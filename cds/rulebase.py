@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from cds.engine import CompiledRules, RuleEngine, compile_rules, load_located_yaml
+from cds.engine import CompiledRules, ResultReuse, RuleEngine, compile_rules, load_located_yaml
 from cds.errors import Problem, RulesError
-from cds.facts import FACT_SCHEMA, Knowledge
+from cds.facts import FACT_SCHEMA, FactCache, Knowledge
 
 __all__ = [
     "RuleBase",
@@ -102,6 +102,10 @@ class RuleBase:
     knowledge: Knowledge
     compiled: CompiledRules
     engine: RuleEngine
+    fact_cache: FactCache
+    """Per-resource readings under these rules (``cds.facts.cache``); dies with them."""
+    engine_results: ResultReuse
+    """The engine's answers to facts it has seen (``cds.engine.reuse``)."""
 
     @property
     def fingerprint(self) -> str:
@@ -145,4 +149,6 @@ def load_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase
     declared, compiled, knowledge = from_snapshot(files, rules_dir, build)
     version = f"{declared.rsplit('+', 1)[0]}+{snapshot_hash(files)}"
     engine = RuleEngine(compiled, label=f"rules_{version.rsplit('+', maxsplit=1)[-1]}")
-    return RuleBase(rules_dir, version, knowledge, compiled, engine)
+    return RuleBase(
+        rules_dir, version, knowledge, compiled, engine, FactCache(version), ResultReuse()
+    )

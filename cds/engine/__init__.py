@@ -4,6 +4,7 @@ Knows nothing of HTTP or FHIR: facts in (flat dicts), firings and outcomes out.
 """
 
 from cds.engine.compiler import CompiledRule, CompiledRules, FactSchema, compile_rules
+from cds.engine.reuse import ResultReuse
 from cds.engine.session import EngineResult, Firing, Outcome, RuleEngine
 from cds.engine.trace import first_unmet_condition
 from cds.engine.yamlpos import LocatedYaml, load_located_yaml
@@ -16,6 +17,7 @@ __all__ = [
     "Firing",
     "LocatedYaml",
     "Outcome",
+    "ResultReuse",
     "RuleEngine",
     "compile_rules",
     "first_unmet_condition",

@@ -6,6 +6,7 @@ the engine's flat dicts by ``to_engine``.
 """
 
 from cds.facts.aggregate import aggregate_facts
+from cds.facts.cache import FactCache
 from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
@@ -33,6 +34,7 @@ __all__ = [
     "ComplaintFact",
     "Extraction",
     "Fact",
+    "FactCache",
     "FindingFact",
     "Knowledge",
     "LabCodes",

@@ -8,18 +8,21 @@ region?). Only candidates go through full fhir.resources validation, once; this 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cds.errors import InputIssue
+from cds.facts.cache import Outcome, RecordingLookup, RequestScope
 from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.knowledge import Knowledge
 from cds.facts.lab_results import extract_labs
 from cds.facts.medications import candidate_drugs, medication_facts
 from cds.facts.model import Fact
+from cds.facts.terminology import Terminology
 from cds.facts.validation import validate_condition, validate_medication_request
 
 __all__ = ["Extraction", "PatientRecord", "extract_facts"]
@@ -68,53 +71,100 @@ class Extraction:
     """Resources not read at all, by reason (another patient's, no subject)."""
 
 
-def extract_facts(record: PatientRecord, knowledge: Knowledge, today: dt.date) -> Extraction:
-    """All facts of one request; invalid resources are reported in ``issues`` and skipped."""
+def extract_facts(
+    record: PatientRecord,
+    knowledge: Knowledge,
+    today: dt.date,
+    cache: RequestScope | None = None,
+) -> Extraction:
+    """All facts of one request; invalid resources are reported in ``issues`` and skipped.
+    With a ``cache`` (``cds.facts.cache``), a resource read before is not read again."""
     out = Extraction(issues=list(record.issues), left_out=dict(record.skipped))
     terminology = knowledge.terminology
     orders = [(i, r, True) for i, r in enumerate(record.draft_orders)] + [
         (i, r, False) for i, r in enumerate(record.medication_requests)
     ]
     for i, raw, draft in orders:
+        where = f"{'draftOrders' if draft else 'prefetch'} MedicationRequest #{i}"
         try:  # triage reads raw JSON: a wrong-typed element skips this resource only
             lookup = _medication_lookup(raw, record)
-            matches = candidate_drugs(raw, terminology, lookup, draft=draft)
         except (TypeError, AttributeError):
-            kind = "draftOrders" if draft else "prefetch"
-            out.issues.append(InputIssue(f"{kind} MedicationRequest #{i}", "malformed, skipped"))
-            matches = []
-        if not matches:
-            out.skipped += 1
+            _add(out, Outcome(issue="malformed, skipped"), where)
             continue
-        where = f"{'draftOrders' if draft else 'prefetch'} MedicationRequest #{i}"
-        order, issue = validate_medication_request(raw, where)
-        out.validated += 1
-        if issue is not None:
-            out.issues.append(issue)
-            continue
-        out.facts.extend(
-            medication_facts(
-                order, raw, matches, lookup, draft=draft, today=today, terminology=terminology
-            )
-        )
+        key = cache.key("draft" if draft else "order", raw) if cache else None
+        outcome = cache.order(key, lookup) if cache else None
+        if outcome is None:
+            recording = RecordingLookup(lookup)
+            outcome = _order_outcome(raw, recording, terminology, where, draft=draft, today=today)
+            if cache and recording.complete:
+                cache.put(key, dataclasses.replace(outcome, medications=tuple(recording.seen)))
+        _add(out, outcome, where)
     budget = TextBudget()  # free text read across this request's Conditions
     for i, raw in enumerate(record.conditions):
-        try:
-            candidate = is_condition_candidate(raw, terminology, knowledge.phrases, budget)
-        except (TypeError, AttributeError):
-            out.issues.append(InputIssue(f"prefetch Condition #{i}", "malformed, skipped"))
-            candidate = False
-        if not candidate:
-            out.skipped += 1
-            continue
-        condition, issue = validate_condition(raw, f"prefetch Condition #{i}")
-        out.validated += 1
-        if issue is not None:
-            out.issues.append(issue)
-            continue
-        out.facts.extend(condition_facts(condition, raw, terminology, knowledge.phrases))
+        where = f"prefetch Condition #{i}"
+        key = cache.key("condition", raw) if cache else None
+        outcome = cache.condition(key, budget.remaining) if cache else None
+        if outcome is not None:
+            budget.remaining -= outcome.text_charged
+        else:
+            remaining, cut = budget.remaining, budget.cut
+            outcome = _condition_outcome(raw, knowledge, budget, where)
+            if cache and budget.cut == cut:  # a cut reading depends on the rest: not kept
+                charged = remaining - budget.remaining
+                cache.put(key, dataclasses.replace(outcome, text_charged=charged))
+        _add(out, outcome, where)
     extract_labs(record, knowledge, today, out)
     return out
+
+
+def _order_outcome(
+    raw: Mapping[str, Any],
+    lookup: Any,
+    terminology: Terminology,
+    where: str,
+    *,
+    draft: bool,
+    today: dt.date,
+) -> Outcome:
+    try:
+        matches = candidate_drugs(raw, terminology, lookup, draft=draft)
+    except (TypeError, AttributeError):
+        return Outcome(issue="malformed, skipped")
+    if not matches:
+        return Outcome()
+    order, issue = validate_medication_request(raw, where)
+    if issue is not None:
+        return Outcome(validated=True, issue=issue.message)
+    facts = medication_facts(
+        order, raw, matches, lookup, draft=draft, today=today, terminology=terminology
+    )
+    return Outcome(tuple(facts), validated=True)
+
+
+def _condition_outcome(
+    raw: Mapping[str, Any], knowledge: Knowledge, budget: TextBudget, where: str
+) -> Outcome:
+    try:
+        candidate = is_condition_candidate(raw, knowledge.terminology, knowledge.phrases, budget)
+    except (TypeError, AttributeError):
+        return Outcome(issue="malformed, skipped")
+    if not candidate:
+        return Outcome()
+    condition, issue = validate_condition(raw, where)
+    if issue is not None:
+        return Outcome(validated=True, issue=issue.message)
+    facts = condition_facts(condition, raw, knowledge.terminology, knowledge.phrases)
+    return Outcome(tuple(facts), validated=True)
+
+
+def _add(out: Extraction, outcome: Outcome, where: str) -> None:
+    if outcome.validated:
+        out.validated += 1
+    else:
+        out.skipped += 1
+    if outcome.issue is not None:
+        out.issues.append(InputIssue(where, outcome.issue))
+    out.facts.extend(outcome.facts)
 
 
 def _medication_lookup(order: Mapping[str, Any], record: PatientRecord) -> Any:

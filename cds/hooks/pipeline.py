@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from cds.cards import RenderContext, render_cards
@@ -66,7 +67,16 @@ def _first_non_finite(value: Any) -> str | None:
 
 def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
     """Validate a hook request body; ``RequestError`` names each bad field (a number
-    that is not finite included)."""
+    that is not finite included).
+
+    The body is parsed once into plain data by orjson, which refuses every number that
+    is not finite (``NaN``, ``Infinity``, ``1e999``), and only the envelope's fields are
+    validated (``context`` and ``prefetch`` are read later, field by field). Anything it
+    does not accept takes the slow path, whose errors name the field."""
+    if not isinstance(body, Mapping):
+        fast = _parsed_fast(body)
+        if fast is not None:
+            return fast
     try:
         if isinstance(body, Mapping):
             request = HookRequest.model_validate(body)
@@ -74,6 +84,30 @@ def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
             request = HookRequest.model_validate_json(body)
     except ValidationError as exc:
         raise RequestError(problems_from(exc)) from exc
+    return _checked(request)
+
+
+def _parsed_fast(body: bytes | str) -> HookRequest | None:
+    """The request when orjson reads the body as an object nested at most ~250 levels
+    (what orjson writes back) with a valid envelope; ``None`` to let the slow path
+    explain what is wrong (its parser stops at 200 levels)."""
+    try:
+        data = orjson.loads(body)
+        orjson.dumps(data)  # refuses nesting past 254 levels: nothing of ours recurses deeper
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        request = HookRequest.model_validate(data)
+    except ValidationError:
+        return None
+    if request.fhirAuthorization is not None and request.fhirServer is None:
+        raise RequestError([Problem("fhirServer", "required when fhirAuthorization is sent")])
+    return request
+
+
+def _checked(request: HookRequest) -> HookRequest:
     sections = {"context": request.context, "prefetch": request.prefetch}
     for name, section in sections.items():
         where = _first_non_finite(section)
@@ -125,9 +159,12 @@ def evaluate(
         language=language,
     )
     marks.append(clock())
-    extraction = extract_facts(record, rulebase.knowledge, today or dt.datetime.now(dt.UTC).date())
+    today = today or dt.datetime.now(dt.UTC).date()
+    cache = rulebase.fact_cache.scope(str(request.context["patientId"]), today)
+    extraction = extract_facts(record, rulebase.knowledge, today, cache)
     marks.append(clock())
-    result = rulebase.engine.evaluate([to_engine(f) for f in aggregate_facts(extraction.facts)])
+    facts = [to_engine(f) for f in aggregate_facts(extraction.facts)]
+    result = rulebase.engine_results.evaluate(rulebase.engine, facts)
     marks.append(clock())
     compiled = rulebase.compiled
     drafts = {

@@ -48,7 +48,11 @@ log = logging.getLogger("cds.hooks")
 router = APIRouter(dependencies=[Depends(authenticate_client)])
 
 
-def get_settings(request: Request) -> Settings:
+# the dependencies are ``async`` so they run inline: FastAPI runs a plain ``def`` one in a
+# worker thread, three thread hops per call for an attribute read each
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -62,12 +66,12 @@ class CurrentRules(Protocol):
     def lease(self) -> AbstractContextManager[RuleBase]: ...
 
 
-def get_rules(request: Request) -> CurrentRules:
+async def get_rules(request: Request) -> CurrentRules:
     holder: CurrentRules = request.app.state.rules
     return holder
 
 
-def get_service(service_id: str) -> Service:
+async def get_service(service_id: str) -> Service:
     service = SERVICES.get(service_id)
     if service is None:
         raise UnknownServiceError("no CDS service with this id; see GET /cds-services")
@@ -143,13 +147,20 @@ async def with_fetched_prefetch(
     return hook_request.model_copy(update={"prefetch": prefetch})
 
 
-@router.post("/cds-services/{service_id}")
-async def call_service(
-    request: Request, service: ServiceDep, rules: RulesDep, settings: SettingsDep
-) -> Response:
+async def call_service(request: Request) -> Response:
+    """The hook call, as a plain Starlette route: FastAPI's dependency solving cost about
+    0.4 ms a call. The same steps, in the same order: client JWT, service, rules, settings;
+    errors go to the same handlers."""
+    await authenticate_client(request)
+    service = await get_service(request.path_params["service_id"])
+    rules = await get_rules(request)
+    settings = await get_settings(request)
     # the rules this request starts with serve it to the end, whatever a reload does
     with rules.lease() as rulebase:
         return await _call_with(request, service, rulebase, settings)
+
+
+router.add_route("/cds-services/{service_id}", call_service, methods=["POST"])
 
 
 async def _call_with(

@@ -1,0 +1,175 @@
+"""The per-resource fact cache: a warm cache reads exactly what a cold one does, and no
+reading is ever served to another patient, another day or another rules version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds.facts import Extraction, Knowledge, MedicationFact, extract_facts
+from cds.facts.cache import FactCache, Outcome
+from cds.fhir import PatientRecord, collect_record
+from cds.hooks import SERVICES, evaluate, parse_request
+from cds.rulebase import load_rulebase
+from cds.settings import bundled_rules_dir
+from tests.conftest import EXAMPLES, for_patient, load_example
+from tests.facts.fhir_builders import dose, medication_request
+
+TODAY = dt.date(2026, 11, 20)
+REQUIRED = ["medications", "conditions"]
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    return Knowledge.load(bundled_rules_dir())
+
+
+REQUESTS = sorted(p for p in EXAMPLES.glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+def _record(body: dict[str, Any]) -> PatientRecord:
+    return collect_record(
+        body["context"].get("draftOrders"),
+        body["prefetch"],
+        REQUIRED,
+        patient_id=body["context"]["patientId"],
+    )
+
+
+def _summary(out: Extraction) -> tuple[Any, ...]:
+    return (out.facts, out.issues, out.validated, out.skipped, out.left_out)
+
+
+@pytest.mark.parametrize("path", REQUESTS, ids=lambda p: p.stem)
+def test_a_warm_cache_reads_every_example_as_a_cold_one(knowledge: Knowledge, path: Path) -> None:
+    body = load_example(path.name)
+    record = _record(body)
+    uncached = extract_facts(record, knowledge, TODAY)
+    cache = FactCache("v1")
+    scope = cache.scope(body["context"]["patientId"], TODAY)
+    first = extract_facts(record, knowledge, TODAY, scope)
+    second = extract_facts(record, knowledge, TODAY, scope)
+    assert _summary(first) == _summary(uncached)
+    assert _summary(second) == _summary(uncached)
+    assert cache.hits >= len(record.draft_orders) + len(record.medication_requests)
+
+
+def test_keys_differ_by_patient_day_rules_version_and_kind() -> None:
+    resource = medication_request(text="amisulpride 200 mg", dosages=[dose(200)])
+    keys = {
+        FactCache("v1").scope("p1", TODAY).key("order", resource),
+        FactCache("v1").scope("p2", TODAY).key("order", resource),
+        FactCache("v1").scope("p1", TODAY + dt.timedelta(days=1)).key("order", resource),
+        FactCache("v2").scope("p1", TODAY).key("order", resource),
+        FactCache("v1").scope("p1", TODAY).key("draft", resource),
+    }
+    assert len(keys) == 5
+
+
+def test_same_content_for_another_patient_is_read_afresh(knowledge: Knowledge) -> None:
+    """A draft order without a subject is the same JSON for every patient: the cache must
+    not hand patient A's reading to patient B."""
+    body = load_example("restless-back-amisulpride.json")
+    del body["context"]["draftOrders"]["entry"][0]["resource"]["subject"]
+    other = for_patient(body, "someone-else")
+    cache = FactCache("v1")
+    extract_facts(_record(body), knowledge, TODAY, cache.scope("rbs-50m", TODAY))
+    hits = cache.hits
+    out = extract_facts(_record(other), knowledge, TODAY, cache.scope("someone-else", TODAY))
+    assert cache.hits == hits  # nothing of the first patient's was served
+    assert _summary(out) == _summary(extract_facts(_record(other), knowledge, TODAY))
+
+
+def test_a_new_day_reads_dates_again(knowledge: Knowledge) -> None:
+    """An order starting tomorrow is planned today and taken tomorrow."""
+    tomorrow = TODAY + dt.timedelta(days=1)
+    order = medication_request(
+        text="amisulpride 200 mg", dosages=[dose(200)], authoredOn=tomorrow.isoformat()
+    )
+    record = PatientRecord(medication_requests=[order])
+    cache = FactCache("v1")
+    (today_fact,) = extract_facts(record, knowledge, TODAY, cache.scope("p", TODAY)).facts
+    (next_fact,) = extract_facts(record, knowledge, tomorrow, cache.scope("p", tomorrow)).facts
+    assert isinstance(today_fact, MedicationFact)
+    assert isinstance(next_fact, MedicationFact)
+    assert (today_fact.planned, next_fact.planned) == (True, False)
+
+
+def test_an_order_is_read_again_when_its_medication_changed(knowledge: Knowledge) -> None:
+    order = medication_request(medicationReference={"reference": "Medication/m1"})
+
+    def record(drug: str) -> PatientRecord:
+        medication = {"resourceType": "Medication", "id": "m1", "code": {"text": drug}}
+        return PatientRecord(medication_requests=[order], medications={"Medication/m1": medication})
+
+    scope = FactCache("v1").scope("p", TODAY)
+    first = extract_facts(record("amisulpride 200 mg tablet"), knowledge, TODAY, scope)
+    second = extract_facts(record("atorvastatin 20 mg tablet"), knowledge, TODAY, scope)
+    assert [f.ingredient for f in first.facts if isinstance(f, MedicationFact)] == ["amisulpride"]
+    assert second.facts == []
+
+
+def test_a_reading_is_served_only_while_the_text_budget_covers_it() -> None:
+    cache = FactCache("v1")
+    scope = cache.scope("p", TODAY)
+    resource = {"resourceType": "Condition", "id": "c"}
+    key = scope.key("condition", resource)
+    scope.put(key, Outcome(text_charged=100))
+    assert scope.condition(key, remaining_text=99) is None
+    assert scope.condition(key, remaining_text=100) == Outcome(text_charged=100)
+
+
+def test_the_cache_is_bounded_least_recently_used_out() -> None:
+    cache = FactCache("v1", max_entries=3)
+    scope = cache.scope("p", TODAY)
+    keys = [_key(scope.key("order", {"id": str(i)})) for i in range(5)]
+    for key in keys[:3]:
+        scope.put(key, Outcome())
+    assert cache.get(keys[0]) is not None  # now the most recently used
+    for key in keys[3:]:
+        scope.put(key, Outcome())
+    assert len(cache) == 3
+    assert cache.get(keys[0]) is not None
+    assert cache.get(keys[1]) is None
+    assert cache.get(keys[2]) is None
+
+
+def _key(key: bytes | None) -> bytes:
+    assert key is not None
+    return key
+
+
+def test_a_rules_reload_reads_with_the_new_rules(tmp_path: Path) -> None:
+    """Same request, same day, same worker: after a value-set edit the cached reading of
+    the old rules is not used (each rule base has its own cache, keyed by its version)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), rules)
+    body = load_example("restless-back-amisulpride.json")
+    service = SERVICES[f"restless-{body['hook']}"]
+    old = load_rulebase(rules)
+    try:
+        for _ in range(2):  # the second call is served from the cache
+            cards = evaluate(
+                parse_request(body), service, old, source_label="x", override_system="x"
+            )
+            assert len(cards.cards) == 1
+    finally:
+        old.close()
+    for table in ("drugs.tsv", "drug_roles.tsv"):  # the loader checks the two agree
+        path = rules / "valuesets" / table
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if not x.startswith("amisulpride\t")), "utf-8")
+    brands = rules / "valuesets" / "brands.tsv"
+    lines = brands.read_text(encoding="utf-8").splitlines(keepends=True)
+    brands.write_text("".join(x for x in lines if "\tamisulpride" not in x), "utf-8")
+    new = load_rulebase(rules)
+    try:
+        assert new.version != old.version
+        result = evaluate(parse_request(body), service, new, source_label="x", override_system="x")
+        assert [f for f in result.extraction.facts if isinstance(f, MedicationFact)] == []
+    finally:
+        new.close()
