@@ -18,6 +18,7 @@ from cds.feedback.records import (
     FeedbackResult,
     IssuedCardRecord,
     Outcome,
+    PruneResult,
     ReportRow,
 )
 from cds.feedback.store import FeedbackStore, content_hash
@@ -28,6 +29,7 @@ __all__ = [
     "FeedbackStore",
     "IssuedCardRecord",
     "Outcome",
+    "PruneResult",
     "ReportRow",
     "UnknownCardError",
     "content_hash",
