@@ -112,9 +112,7 @@ def _body(path: Path, hook_instance: str, patient: str) -> dict[str, Any]:
 
 
 def statements_per_request(database: Path) -> dict[str, float]:
-    settings = Settings(
-        rules_dir=bundled_rules_dir(), database_path=database, log_level="warning"
-    )
+    settings = Settings(rules_dir=bundled_rules_dir(), database_path=database, log_level="warning")
     app = create_app(settings)
     counted: list[str] = []
     kinds: dict[str, float] = {}
