@@ -25,7 +25,8 @@ bundled rules and a fresh SQLite file, then until ``--requests`` calls are answe
   failure;
 - a probe thread GETs discovery every 100 ms: its slowest answer is the worst stall a
   cheap call met behind the others (the server is one worker);
-- an editor rewrites a rule file every second, valid and invalid in turn (atomic saves);
+- an editor rewrites a rule file every second, valid and invalid in turn (atomic saves;
+  ``--no-rule-edits`` leaves the rules alone);
 - a third of the way in, the SQLite file is locked exclusively for 3 s.
 
 Writes ``bench/results/soak.md`` and ``soak.json``: requests, failures by kind and
@@ -461,7 +462,12 @@ def _dropped_card_records(url: str) -> dict[str, float]:
 
 
 def soak(
-    requests: int, seconds: float | None, clients: int, retention_seconds: float
+    requests: int,
+    seconds: float | None,
+    clients: int,
+    retention_seconds: float,
+    *,
+    rule_edits: bool = True,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="restless-soak-"))
     rules_dir = work / "rules"
@@ -503,7 +509,9 @@ def soak(
                 for n in range(clients)
             ]
             threads.append(threading.Thread(target=_probe_loop, args=(signer, tally, budget)))
-            threads.append(threading.Thread(target=_editor_loop, args=(rules_dir, budget, edits)))
+            if rule_edits:
+                editor = threading.Thread(target=_editor_loop, args=(rules_dir, budget, edits))
+                threads.append(editor)
             threads.append(
                 threading.Thread(target=_database_pause, args=(database, budget, 3.0, pause_log))
             )
@@ -618,8 +626,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="Stop earlier at this.")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--retention-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--no-rule-edits",
+        action="store_true",
+        help="Leave the rules alone (tells RSS growth from reloads apart from the rest).",
+    )
     args = parser.parse_args()
-    result = soak(args.requests, args.seconds, args.clients, args.retention_seconds)
+    result = soak(
+        args.requests,
+        args.seconds,
+        args.clients,
+        args.retention_seconds,
+        rule_edits=not args.no_rule_edits,
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     text = markdown(result) + "\n".join(samples_table(result["samples"])) + "\n"
