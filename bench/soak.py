@@ -7,7 +7,7 @@ bundled rules and a fresh SQLite file, then until ``--requests`` calls are answe
 ``--seconds`` pass, if given):
 
 - most calls are an EHR's: order-select for one of ``PATIENTS`` patients under a new hook
-  instance (a card), the same hook instance again (the same card: no new row), a patient
+  instance (a card), the thread's last such call again (the same card: no new row), a patient
   with no candidate (no card), and feedback on a card just received (accepted, or an
   override, one in ten "already addressed", which silences that patient's rule);
 - retention is on and short (``--retention-seconds``, default 30 s, pruned every 5 s),
@@ -203,6 +203,10 @@ class Kind:
 
 
 FEEDBACK = "feedback on the last card"
+NEW_INSTANCE = "card, new hook instance"
+AGAIN = "card, same hook instance again"
+"""The client thread's last new-instance call sent again (the order changed back and
+forth, as order-select fires on every change)."""
 
 
 def kinds(signer: Signer) -> list[Kind]:
@@ -212,8 +216,8 @@ def kinds(signer: Signer) -> list[Kind]:
     patients = _for_patients(EXAMPLE, PATIENTS)
     no_card = _for_patients(NO_CARD, 1)
     return [
-        Kind("card, new hook instance", SERVICE, good, 200, 40, None, patients, True),
-        Kind("card, same hook instance again", SERVICE, good, 200, 20, None, patients),
+        Kind(NEW_INSTANCE, SERVICE, good, 200, 40, None, patients, True),
+        Kind(AGAIN, SERVICE, good, 200, 20, None, patients),
         Kind("no card", SERVICE, good, 200, 15, None, no_card, True),
         Kind(FEEDBACK, SERVICE + "/feedback", b"", 200, 8),
         Kind("good", SERVICE, good, 200, 5),
@@ -306,10 +310,15 @@ def _client_loop(signer: Signer, mix: list[Kind], tally: Tally, budget: Budget, 
     rng = random.Random(seed)
     weights = [k.weight for k in mix]
     last_card: dict[str, Any] | None = None
+    last_new: bytes | None = None
     with httpx.Client(base_url=signer.base_url, timeout=30) as client:
         while True:
             kind = rng.choices(mix, weights)[0]
             body = _body(kind, rng, last_card)
+            if kind.name == NEW_INSTANCE:
+                last_new = body
+            elif kind.name == AGAIN and last_new is not None:
+                body = last_new
             if body is None or not budget.take():
                 if budget.stop.is_set():
                     return

@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -64,6 +65,9 @@ log = logging.getLogger("cds.feedback")
 
 _RECENT_CARDS = 4096
 """Card uuids a worker remembers as queued (repeats of one hook instance skip the queue)."""
+_RECENT_SECONDS = 300.0
+"""For how long at most; then a repeat is queued again (a no-op insert if the row is
+there, a new row if retention pruned it meanwhile)."""
 
 _UNKNOWN_CARD_PAUSES = (0.05, 0.1, 0.2, 0.4)
 UNKNOWN_CARD_WAIT = sum(_UNKNOWN_CARD_PAUSES)
@@ -101,7 +105,12 @@ class CardLedger:
         self.retention_days = retention_days
         self._limiter = LogLimiter(log_every)
         self._suppressions = SuppressionCache(suppression_ttl)
-        self._recorded: OrderedDict[str, None] = OrderedDict()
+        self._recorded: OrderedDict[str, float] = OrderedDict()
+        self._recent_for = (
+            min(_RECENT_SECONDS, retention_days * 86_400 / 4)
+            if retention_days > 0
+            else _RECENT_SECONDS
+        )
         self._recorded_stale = False
         job = PeriodicJob(prune_interval, self.prune) if retention_days > 0 else None
         self._writer = CardWriter(
@@ -181,11 +190,14 @@ class CardLedger:
         if self._recorded_stale:  # a batch was dropped: its cards may be queued again
             self._recorded.clear()
             self._recorded_stale = False
-        fresh = [r for r in records if r.card_uuid not in self._recorded]
+        now = time.monotonic()
+        recent = now - self._recent_for
+        fresh = [r for r in records if self._recorded.get(r.card_uuid, -math.inf) < recent]
         if not fresh or not self._writer.submit(fresh):
             return
         for record in fresh:
-            self._recorded[record.card_uuid] = None
+            self._recorded[record.card_uuid] = now
+            self._recorded.move_to_end(record.card_uuid)
         while len(self._recorded) > _RECENT_CARDS:
             self._recorded.popitem(last=False)
 

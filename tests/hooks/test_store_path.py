@@ -5,6 +5,7 @@ PostgreSQL, statements counted on the real engine)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import uuid
@@ -17,10 +18,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
 from cds.app import create_app
+from cds.feedback import FeedbackStore
 from cds.hooks.feedback import CardLedger
 from cds.settings import Settings
 from tests.conftest import for_patient, load_example
 from tests.feedback.postgres import postgres_url, reset_database
+from tests.feedback.support import card
 
 __all__ = ["postgres_url"]  # the session fixture, found by pytest here
 
@@ -168,3 +171,28 @@ def test_retention_prunes_old_cards_in_the_background(
         while _card_rows(client) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _card_rows(client) == 0
+
+
+def test_a_repeated_card_is_recorded_again_once_retention_pruned_it(
+    store_settings: dict[str, Any],
+) -> None:
+    url = store_settings.get("database_url") or f"sqlite:///{store_settings['database_path']}"
+    with FeedbackStore(url) as store:
+        # retention of 8.64 s: the worker remembers a queued card for a quarter of it
+        ledger = CardLedger(store, retention_days=1e-4, prune_interval=3600)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            ledger.record_soon([card("c1", issued_at=now)])
+            ledger.record_soon([card("c1", issued_at=now)])  # a repeat: not queued again
+            asyncio.run(ledger.settle())
+            later = now + dt.timedelta(days=1)
+            assert store.prune(later, later).cards == 1
+            ledger.record_soon([card("c1", issued_at=now)])
+            asyncio.run(ledger.settle())
+            assert store.report() == []  # still remembered as queued: skipped
+            ledger._recorded["c1"] -= 3.0  # as if queued 3 s ago
+            ledger.record_soon([card("c1", issued_at=now)])
+            asyncio.run(ledger.settle())
+            assert store.report()[0].issued == 1  # recorded again: feedback will find it
+        finally:
+            ledger.close()
