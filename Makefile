@@ -47,10 +47,11 @@ bench: $(VENV)/.installed-test
 bench-stages: $(VENV)/.installed-test
 	$(BIN)/python -m bench.latency
 
-# a bounded soak (SOAK_SECONDS, default 60) against a real server; not part of `make test`
-SOAK_SECONDS ?= 60
+# a soak of SOAK_REQUESTS calls (default 100,000) against a real server with retention on;
+# not part of `make test`
+SOAK_REQUESTS ?= 100000
 soak: $(VENV)/.installed-test
-	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS)
+	$(BIN)/python -m bench.soak --requests $(SOAK_REQUESTS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,9 +1,19 @@
-"""Soak: a real server under a bounded mix of good, large and hostile calls, with rule
-edits (hot reload) and a database pause, reporting what a bad day would show.
+"""Soak: a real server under a bounded mix of EHR-like, large and hostile calls, with rule
+edits (hot reload), a database pause and retention on, reporting what a long bad day shows.
 
-Run with ``make soak`` (or ``python -m bench.soak --seconds 60``). Starts ``restless-cds
-serve`` on a loopback port with a copy of the bundled rules and a fresh SQLite file, then
-for ``--seconds``:
+Run with ``make soak`` (``SOAK_REQUESTS``, default 100,000) or ``python -m bench.soak
+--requests 20000``. Starts ``restless-cds serve`` on a loopback port with a copy of the
+bundled rules and a fresh SQLite file, then until ``--requests`` calls are answered (or
+``--seconds`` pass, if given):
+
+- most calls are an EHR's: order-select for one of ``PATIENTS`` patients under a new hook
+  instance (a card), the thread's last such call again (the same card: no new row), a patient
+  with no candidate (no card), and feedback on a card just received (accepted, or an
+  override, one in ten "already addressed", which silences that patient's rule);
+- retention is on and short (``--retention-seconds``, default 30 s, pruned every 5 s),
+  so the store's size must level off instead of growing with the requests;
+- every second, the server's RSS, the database file sizes (WAL included) and the row
+  counts of each table are sampled: ``rss_mib`` and ``store`` in the results;
 
 - client authentication is on (one trusted ES384 issuer): every call carries a freshly
   signed JWT, except the hostile-token kinds;
@@ -15,12 +25,14 @@ for ``--seconds``:
   failure;
 - a probe thread GETs discovery every 100 ms: its slowest answer is the worst stall a
   cheap call met behind the others (the server is one worker);
-- an editor rewrites a rule file every second, valid and invalid in turn (atomic saves);
+- an editor rewrites a rule file every second, valid and invalid in turn (atomic saves;
+  ``--no-rule-edits`` leaves the rules alone);
 - a third of the way in, the SQLite file is locked exclusively for 3 s.
 
 Writes ``bench/results/soak.md`` and ``soak.json``: requests, failures by kind and
-status, p50/p99/max per kind, the worst stall, the server's RSS at start and end, and the
-server's log volume. Not part of ``make test``: the numbers depend on the machine.
+status, p50/p99/max per kind, the worst stall, RSS and store size over time, card records
+dropped (``cds_card_records_dropped_total``), and the server's log volume. Not part of
+``make test``: the numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -114,6 +126,27 @@ def _bypass() -> dict[str, Any]:
     return request
 
 
+PATIENTS = 300
+INSTANCE = b"00000000-0000-4000-8000-000000000000"
+"""The hook instance in the EHR-like bodies; replaced per call where a new one is due."""
+NO_CARD = ROOT / "fhir_examples" / "mechanical-back-pain-amisulpride.json"
+
+
+def _for_patients(path: Path, count: int) -> tuple[bytes, ...]:
+    """``path``'s call for each of ``count`` patients (every reference moved), under
+    the placeholder hook instance ``INSTANCE``."""
+    text = path.read_text(encoding="utf-8")
+    old = json.loads(text)["context"]["patientId"]
+    bodies = []
+    for index in range(count):
+        patient = f"soak-pt-{index}"
+        request = json.loads(text.replace(f'"Patient/{old}"', f'"Patient/{patient}"'))
+        request["context"]["patientId"] = patient
+        request["hookInstance"] = INSTANCE.decode()
+        bodies.append(json.dumps(request).encode())
+    return tuple(bodies)
+
+
 ISSUER = "https://soak-ehr.example.org"
 
 
@@ -163,20 +196,37 @@ class Kind:
     weight: int
     token: str | None = None
     """A fixed (hostile) bearer token; None: a freshly signed valid one."""
+    variants: tuple[bytes, ...] = ()
+    """Bodies to pick from (one per patient) instead of ``body``."""
+    new_instance: bool = False
+    """Give each call a new hook instance (else the patient's one, repeated)."""
+
+
+FEEDBACK = "feedback on the last card"
+NEW_INSTANCE = "card, new hook instance"
+AGAIN = "card, same hook instance again"
+"""The client thread's last new-instance call sent again (the order changed back and
+forth, as order-select fires on every change)."""
 
 
 def kinds(signer: Signer) -> list[Kind]:
     good = json.dumps(_example()).encode()
     replayed = signer.token(SERVICE)
     deep = b'{"hook":"order-select","hookInstance":"x","context":' + b"[" * 50_000
+    patients = _for_patients(EXAMPLE, PATIENTS)
+    no_card = _for_patients(NO_CARD, 1)
     return [
-        Kind("good", SERVICE, good, 200, 50),
-        Kind("long-stay 500x500", SERVICE, json.dumps(long_stay(500, 500)).encode(), 200, 3),
-        Kind("60 KB note", SERVICE, json.dumps(_long_note()).encode(), 200, 3),
+        Kind(NEW_INSTANCE, SERVICE, good, 200, 40, None, patients, True),
+        Kind(AGAIN, SERVICE, good, 200, 20, None, patients),
+        Kind("no card", SERVICE, good, 200, 15, None, no_card, True),
+        Kind(FEEDBACK, SERVICE + "/feedback", b"", 200, 8),
+        Kind("good", SERVICE, good, 200, 5),
+        Kind("long-stay 500x500", SERVICE, json.dumps(long_stay(500, 500)).encode(), 200, 1),
+        Kind("60 KB note", SERVICE, json.dumps(_long_note()).encode(), 200, 2),
         Kind("NaN dose", SERVICE, _nan_dose(), 400, 5),
         Kind("malformed JSON", SERVICE, b'{"hook": "order-select",', 400, 5),
         Kind("nested 50,000 deep", SERVICE, deep + b"]" * 50_000 + b"}", 400, 5),
-        Kind("3 MB body", SERVICE, b" " * 3_000_000, 413, 3),
+        Kind("3 MB body", SERVICE, b" " * 3_000_000, 413, 1),
         Kind("allowlist bypass", SERVICE, json.dumps(_bypass()).encode(), 412, 5),
         Kind("unknown service", "/cds-services/nope", good, 404, 5),
         Kind("JWT nested 5,000 deep", SERVICE, good, 401, 3, _nested_payload_token()),
@@ -201,25 +251,97 @@ class Tally:
                 self.failures[kind.name][status] += 1
 
 
-def _client_loop(signer: Signer, mix: list[Kind], tally: Tally, until: float, seed: int) -> None:
+class Budget:
+    """Requests left to send, and a deadline: ``stop`` is set when either runs out."""
+
+    def __init__(self, requests: int, seconds: float | None) -> None:
+        self.left = requests
+        self.total = requests
+        self.deadline = time.monotonic() + seconds if seconds else None
+        self.stop = threading.Event()
+        self.third = threading.Event()  # a third of the requests sent: pause the database
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            late = self.deadline is not None and time.monotonic() >= self.deadline
+            if self.left <= 0 or late:
+                self.stop.set()
+                return False
+            self.left -= 1
+            if self.total - self.left >= self.total / 3:
+                self.third.set()
+            return True
+
+    @property
+    def sent(self) -> int:
+        return self.total - self.left
+
+
+def _feedback_body(card: dict[str, Any], rng: random.Random) -> bytes:
+    item: dict[str, Any] = {
+        "card": card["uuid"],
+        "outcomeTimestamp": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    suggestions = card.get("suggestions") or []
+    if rng.random() < 0.5 and suggestions:
+        item |= {"outcome": "accepted", "acceptedSuggestions": [{"id": suggestions[0]["uuid"]}]}
+    else:
+        codes = [r["code"] for r in card.get("overrideReasons", [])]
+        wanted = "already-aware" if rng.random() < 0.1 else "judged-psychiatric"
+        code = wanted if wanted in codes else (codes[0] if codes else None)
+        reason = next((r for r in card["overrideReasons"] if r["code"] == code), None)
+        item |= {"outcome": "overridden"} | (
+            {"overrideReason": {"reason": reason}} if reason else {}
+        )
+    return json.dumps({"feedback": [item]}).encode()
+
+
+def _body(kind: Kind, rng: random.Random, last_card: dict[str, Any] | None) -> bytes | None:
+    if kind.name == FEEDBACK:
+        return None if last_card is None else _feedback_body(last_card, rng)
+    body = rng.choice(kind.variants) if kind.variants else kind.body
+    if kind.new_instance:
+        body = body.replace(INSTANCE, str(uuid.uuid4()).encode())
+    return body
+
+
+def _client_loop(signer: Signer, mix: list[Kind], tally: Tally, budget: Budget, seed: int) -> None:
     rng = random.Random(seed)
     weights = [k.weight for k in mix]
+    last_card: dict[str, Any] | None = None
+    last_new: bytes | None = None
     with httpx.Client(base_url=signer.base_url, timeout=30) as client:
-        while time.monotonic() < until:
+        while True:
             kind = rng.choices(mix, weights)[0]
+            body = _body(kind, rng, last_card)
+            if kind.name == NEW_INSTANCE:
+                last_new = body
+            elif kind.name == AGAIN and last_new is not None:
+                body = last_new
+            if body is None or not budget.take():
+                if budget.stop.is_set():
+                    return
+                continue
             token = kind.token or signer.token(kind.path)
             headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
             started = time.perf_counter()
             try:
-                status = str(client.post(kind.path, content=kind.body, headers=headers).status_code)
+                response = client.post(kind.path, content=body, headers=headers)
+                status = str(response.status_code)
             except httpx.TransportError as exc:
                 status = type(exc).__name__
             tally.add(kind, status, time.perf_counter() - started)
+            if kind.variants and status == "200":
+                cards = response.json()["cards"]
+                last_card = cards[0] if cards else last_card
+            elif kind.name == FEEDBACK:
+                last_card = None  # one feedback call per card
 
 
-def _probe_loop(signer: Signer, tally: Tally, until: float) -> None:
+def _probe_loop(signer: Signer, tally: Tally, budget: Budget) -> None:
     with httpx.Client(base_url=signer.base_url, timeout=30) as client:
-        while time.monotonic() < until:
+        while not budget.stop.is_set():
             headers = {"authorization": f"Bearer {signer.token('/cds-services')}"}
             started = time.perf_counter()
             with contextlib.suppress(httpx.TransportError):
@@ -228,12 +350,11 @@ def _probe_loop(signer: Signer, tally: Tally, until: float) -> None:
             time.sleep(0.1)
 
 
-def _editor_loop(rules_dir: Path, until: float, counts: Counter[str]) -> None:
+def _editor_loop(rules_dir: Path, budget: Budget, counts: Counter[str]) -> None:
     path = rules_dir / RULE_FILE
     original = path.read_text(encoding="utf-8")
     index = 0
-    while time.monotonic() < until:
-        time.sleep(1.0)
+    while not budget.stop.wait(1.0):
         index += 1
         if index % 2:
             text = original.replace(
@@ -248,8 +369,10 @@ def _editor_loop(rules_dir: Path, until: float, counts: Counter[str]) -> None:
         os.replace(staging, path)
 
 
-def _database_pause(database: Path, at: float, hold: float, log: list[str]) -> None:
-    time.sleep(max(0.0, at - time.monotonic()))
+def _database_pause(database: Path, budget: Budget, hold: float, log: list[str]) -> None:
+    while not budget.third.wait(0.5):
+        if budget.stop.is_set():
+            return
     connection = sqlite3.connect(database, timeout=10, isolation_level=None)
     try:
         connection.execute("BEGIN EXCLUSIVE")
@@ -295,7 +418,66 @@ def _ms(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
 
 
-def soak(seconds: float, clients: int) -> dict[str, Any]:
+TABLES = ("issued_cards", "feedback", "suppressions", "token_uses")
+
+
+def _store_sample(database: Path) -> dict[str, int]:
+    """Bytes on disk (the file and its WAL) and rows per table, read-only."""
+    sizes = {
+        "bytes": sum(
+            p.stat().st_size
+            for p in (database, database.with_name(database.name + "-wal"))
+            if p.exists()
+        )
+    }
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+        try:
+            for table in TABLES:
+                sizes[table] = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        pass  # locked by the database pause: this sample has sizes only
+    return sizes
+
+
+def _sampler(
+    pid: int, database: Path, budget: Budget, every: float, samples: list[dict[str, Any]]
+) -> None:
+    started = time.monotonic()
+    while True:
+        stopped = budget.stop.wait(every)
+        samples.append(
+            {
+                "seconds": round(time.monotonic() - started, 1),
+                "requests": budget.sent,
+                "rss_mib": round(_rss_kib(pid) / 1024, 1),
+                **_store_sample(database),
+            }
+        )
+        if stopped:
+            return
+
+
+def _dropped_card_records(url: str) -> dict[str, float]:
+    text = httpx.get(url + "/metrics", timeout=10).text
+    dropped = {}
+    for line in text.splitlines():
+        if line.startswith("cds_card_records_dropped_total{"):
+            labels, value = line.rsplit(" ", 1)
+            dropped[labels.split('"')[1]] = float(value)
+    return dropped
+
+
+def soak(
+    requests: int,
+    seconds: float | None,
+    clients: int,
+    retention_seconds: float,
+    *,
+    rule_edits: bool = True,
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="restless-soak-"))
     rules_dir = work / "rules"
     shutil.copytree(ROOT / "rules", rules_dir)
@@ -310,6 +492,8 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
         "RESTLESS_CDS_DATABASE_PATH": str(database),
         "RESTLESS_CDS_RELOAD_INTERVAL_SECONDS": "0.5",
         "RESTLESS_CDS_FHIR_ALLOWED_SERVERS": json.dumps([ALLOWED]),
+        "RESTLESS_CDS_CARD_RETENTION_DAYS": str(retention_seconds / 86400),
+        "RESTLESS_CDS_PRUNE_INTERVAL_SECONDS": "5",
     }
     command = [sys.executable, "-m", "cds", "serve", "--port", str(port)]
     command += ["--rules-dir", str(rules_dir), "--log-level", "warning"]
@@ -324,26 +508,33 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
                     auth = {"authorization": f"Bearer {kind.token or signer.token(kind.path)}"}
                     warm.post(kind.path, content=kind.body, headers=auth)
             rss_start = _rss_kib(server.pid)
-            until = time.monotonic() + seconds
+            budget = Budget(requests, seconds)
+            started = time.monotonic()
             edits: Counter[str] = Counter()
             pause_log: list[str] = []
+            samples: list[dict[str, Any]] = []
             threads = [
-                threading.Thread(target=_client_loop, args=(signer, mix, tally, until, n))
+                threading.Thread(target=_client_loop, args=(signer, mix, tally, budget, n))
                 for n in range(clients)
             ]
-            threads.append(threading.Thread(target=_probe_loop, args=(signer, tally, until)))
-            threads.append(threading.Thread(target=_editor_loop, args=(rules_dir, until, edits)))
-            pause_at = time.monotonic() + seconds / 3
-            pause = threading.Thread(
-                target=_database_pause, args=(database, pause_at, 3.0, pause_log)
+            threads.append(threading.Thread(target=_probe_loop, args=(signer, tally, budget)))
+            if rule_edits:
+                editor = threading.Thread(target=_editor_loop, args=(rules_dir, budget, edits))
+                threads.append(editor)
+            threads.append(
+                threading.Thread(target=_database_pause, args=(database, budget, 3.0, pause_log))
             )
-            threads.append(pause)
+            threads.append(
+                threading.Thread(target=_sampler, args=(server.pid, database, budget, 1.0, samples))
+            )
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
+            elapsed = time.monotonic() - started
             rss_end = _rss_kib(server.pid)
             alive = server.poll() is None
+            dropped = _dropped_card_records(url) if alive else {}
         finally:
             server.terminate()
             try:
@@ -356,8 +547,9 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
     return {
         "measured": dt.date.today().isoformat(),
         "machine": f"{platform.machine()} (Python {platform.python_version()})",
-        "seconds": seconds,
+        "seconds": round(elapsed, 1),
         "clients": clients,
+        "retention_seconds": retention_seconds,
         "requests": len(every),
         "failures": sum(sum(c.values()) for c in tally.failures.values()),
         "failures_by_kind": {k: dict(v) for k, v in tally.failures.items() if v},
@@ -372,6 +564,8 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
         "rss_start_mib": round(rss_start / 1024, 1),
         "rss_end_mib": round(rss_end / 1024, 1),
         "server_alive_at_end": alive,
+        "card_records_dropped": dropped,
+        "samples": samples,
         "edits": dict(edits),
         "database_pause": pause_log,
         "server_log_lines": len(log_lines),
@@ -381,9 +575,10 @@ def soak(seconds: float, clients: int) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        f"Soak measured {result['measured']} on {result['machine']}: {result['seconds']:.0f} s, "
-        f"{result['clients']} client threads, one server worker on loopback, "
-        "client JWTs required.",
+        f"Soak measured {result['measured']} on {result['machine']}: {result['requests']} "
+        f"requests in {result['seconds']:.0f} s, {result['clients']} client threads, one server "
+        "worker on loopback, client JWTs required, SQLite, card retention "
+        f"{result['retention_seconds']:.0f} s (pruned every 5 s).",
         "",
         f"- requests: {result['requests']}, failures (a status other than the kind's): "
         f"{result['failures']}",
@@ -391,6 +586,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['max_stall_ms']} ms (probe p50 {result['probe_p50_ms']} ms)",
         f"- server RSS: {result['rss_start_mib']} MiB at start, {result['rss_end_mib']} MiB at "
         f"end; alive at end: {result['server_alive_at_end']}",
+        f"- card records dropped: {result['card_records_dropped'] or 0}",
         f"- rule edits: {result['edits']}; database pause: {'; '.join(result['database_pause'])}",
         f"- server log: {result['server_log_lines']} lines, "
         f"{result['server_log_tracebacks']} tracebacks",
@@ -411,15 +607,50 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def samples_table(samples: list[dict[str, Any]], rows: int = 20) -> list[str]:
+    """About ``rows`` evenly spaced samples (the last included): RSS and store over time."""
+    step = max(1, len(samples) // rows)
+    chosen = samples[::step]
+    if samples and chosen[-1] is not samples[-1]:
+        chosen.append(samples[-1])
+    lines = [
+        "",
+        "RSS and store over time (sampled every second; rows: table sizes, read-only):",
+        "",
+        "| s | requests | RSS MiB | store KiB | " + " | ".join(TABLES) + " |",
+        "|---" * (4 + len(TABLES)) + "|",
+    ]
+    for sample in chosen:
+        counts = " | ".join(str(sample.get(t, "-")) for t in TABLES)
+        lines.append(
+            f"| {sample['seconds']:.0f} | {sample['requests']} | {sample['rss_mib']} | "
+            f"{sample['bytes'] // 1024} | {counts} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=None, help="Stop earlier at this.")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--retention-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--no-rule-edits",
+        action="store_true",
+        help="Leave the rules alone (tells RSS growth from reloads apart from the rest).",
+    )
     args = parser.parse_args()
-    result = soak(args.seconds, args.clients)
+    result = soak(
+        args.requests,
+        args.seconds,
+        args.clients,
+        args.retention_seconds,
+        rule_edits=not args.no_rule_edits,
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    text = markdown(result)
+    text = markdown(result) + "\n".join(samples_table(result["samples"])) + "\n"
     (RESULTS / "soak.md").write_text(text, encoding="utf-8")
     print(text)
 

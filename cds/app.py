@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
         app.state.fhir_client = httpx.AsyncClient(follow_redirects=False)
         app.state.pseudonym_key = settings.patient_pseudonym_key()
         store = await asyncio.to_thread(FeedbackStore, settings.feedback_database_url)
-        app.state.card_ledger = CardLedger(store, read_timeout=settings.store_timeout_seconds)
+        app.state.card_ledger = CardLedger.for_settings(store, settings)
         log.info("feedback store: %s", settings.feedback_store_label)
         app.state.fetch_policy = fetch_policy(settings)
         if verifier is None:
@@ -205,6 +205,7 @@ async def _shut_down(
         log.error("shutdown step failed: %s", type(exc).__name__)
     finally:
         try:
+            app.state.card_ledger.close(timeout=1.0)  # the writer thread; queue settled above
             store.close()
         finally:
             if verifier is not None:

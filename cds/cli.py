@@ -232,8 +232,9 @@ def feedback_report(start: dt.datetime | None, end: dt.datetime | None, output: 
 
 
 REPORT_TERMS = (
-    "\nissued: distinct cards recorded (one per rule per hook call; an EHR that calls again"
-    " gets a new card).\nacceptance = accepted / (accepted + overridden), over cards with"
+    "\nissued: distinct cards recorded (one per card per hook instance: an EHR that calls"
+    " again for the same order and gets the same card back is not counted twice)."
+    "\nacceptance = accepted / (accepted + overridden), over cards with"
     " feedback; a card with several feedback items counts once per outcome."
 )
 
@@ -253,6 +254,42 @@ def feedback_reset_suppressions(rule_id: str | None) -> None:
     finally:
         store.close()
     click.echo(f"{lifted} suppression(s) lifted")
+
+
+@feedback.command("prune")
+@click.option(
+    "--older-than-days",
+    "days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Delete cards issued longer ago than this [default: RESTLESS_CDS_CARD_RETENTION_DAYS,"
+    " 90; 0 keeps every card].",
+)
+def feedback_prune(days: float | None) -> None:
+    """Delete what retention no longer keeps: old cards with their feedback and
+    explanation, expired suppressions and token ids. A card that a live suppression
+    names stays until that suppression expires. Serving workers do this periodically."""
+    from cds.feedback import FeedbackStore
+
+    settings = _load()
+    retention = settings.card_retention_days if days is None else days
+    click.echo(f"feedback store: {settings.feedback_store_label}")
+    now = dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=retention) if retention > 0 else dt.datetime.min
+    store = FeedbackStore(settings.feedback_database_url)
+    try:
+        result = store.prune(cutoff.replace(tzinfo=dt.UTC), now)
+    finally:
+        store.close()
+    if retention > 0:
+        cards = (
+            f"{result.cards} card(s) issued before {cutoff:%Y-%m-%d %H:%M} UTC deleted, with "
+            f"{result.feedback} feedback item(s)"
+        )
+    else:
+        cards = "every card kept (retention 0)"
+    expired = f"{result.suppressions} suppression(s), {result.token_uses} token id(s)"
+    click.echo(f"{cards}; expired and deleted: {expired}")
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:

@@ -79,6 +79,21 @@ class Settings(BaseSettings):
     """Budget of the hook's suppression read; past it the cards are shown unsuppressed."""
     feedback_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     """Budget of a feedback call's store work; past it the answer is 503 with Retry-After."""
+    suppression_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    """How long a worker reuses a patient's suppressions read from the store; feedback to
+    another worker or replica takes effect here within this time (this worker's own
+    feedback at once). 0 reads the store for every call with cards."""
+    card_write_interval_seconds: float = Field(default=0.02, gt=0, le=1)
+    """Issued cards are written in one transaction per this interval (one writer thread)."""
+    card_write_queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Cards waiting to be written; beyond it (database down or slow) new records are
+    dropped, counted (``cds_card_records_dropped_total``) and logged."""
+    card_retention_days: float = Field(default=90.0, ge=0)
+    """Issued cards (with their feedback and explanation) older than this are pruned in
+    the background and by ``restless-cds feedback prune``; 0 keeps them for ever.
+    Suppressions go when they expire."""
+    prune_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often each worker prunes (the first time one interval after start-up)."""
     header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     """A connection whose request head is not complete within this time is closed."""
     body_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)

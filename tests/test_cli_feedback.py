@@ -64,3 +64,23 @@ def test_report_and_reset_name_the_store_and_define_their_terms() -> None:
     assert "1 suppression(s) lifted" in reset.output
     with FeedbackStore(f"sqlite:///{database}") as store:
         assert store.suppressed_rules("p" * 64, NOW) == set()
+
+
+def test_prune_deletes_old_cards_by_the_retention_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    database = Path(os.environ["RESTLESS_CDS_DATABASE_PATH"])
+    _overridden_card(database)  # issued at NOW, silenced for 3 days
+    runner = CliRunner()
+    kept = runner.invoke(main, ["feedback", "prune", "--older-than-days", "0"])
+    assert kept.exit_code == 0, kept.output
+    assert "every card kept" in kept.output
+    assert "expired and deleted: 1 suppression(s)" in kept.output  # it ended at NOW + 3 days
+    monkeypatch.setenv("RESTLESS_CDS_CARD_RETENTION_DAYS", "1")
+    pruned = runner.invoke(main, ["feedback", "prune"])
+    assert pruned.exit_code == 0, pruned.output
+    assert f"feedback store: {database.resolve()}" in pruned.output
+    assert "1 card(s) issued before" in pruned.output
+    assert "with 1 feedback item(s)" in pruned.output
+    with FeedbackStore(f"sqlite:///{database}") as store:
+        assert store.report() == []
+    refused = runner.invoke(main, ["feedback", "prune", "--older-than-days", "-1"])
+    assert refused.exit_code == 2

@@ -19,6 +19,7 @@ from cds.feedback.records import (
     FeedbackResult,
     IssuedCardRecord,
     Outcome,
+    PruneResult,
     ReportRow,
 )
 from cds.feedback.report import render_report
@@ -31,6 +32,7 @@ __all__ = [
     "FeedbackStore",
     "IssuedCardRecord",
     "Outcome",
+    "PruneResult",
     "ReportRow",
     "UnknownCardError",
     "card_explanation",

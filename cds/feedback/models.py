@@ -140,6 +140,10 @@ class Suppression(Base):
     """A rule silenced for one patient until ``until`` (exclusive)."""
 
     __tablename__ = "suppressions"
+    __table_args__ = (
+        Index("ix_suppressions_until", "until"),  # revision 0004: pruning expired ones
+        Index("ix_suppressions_card_uuid", "card_uuid"),  # 0004: pruning their cards
+    )
 
     patient_pseudonym: Mapped[str] = mapped_column(String(HEX_DIGEST_LENGTH), primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(), primary_key=True)

@@ -20,6 +20,7 @@ __all__ = [
     "FeedbackResult",
     "IssuedCardRecord",
     "Outcome",
+    "PruneResult",
     "ReportRow",
 ]
 
@@ -104,6 +105,21 @@ class FeedbackResult:
     duplicates: int
     card_rules: Mapping[str, str] = field(default_factory=dict, compare=False)
     """The rule of each card the feedback named (for metrics)."""
+    patients: frozenset[str] = field(default_factory=frozenset, compare=False)
+    """The pseudonyms of the patients of those cards (whose suppressions may have
+    changed: a worker's cache of them is refreshed)."""
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What one ``prune`` deleted."""
+
+    cards: int = 0
+    feedback: int = 0
+    suppressions: int = 0
+    """Expired ones."""
+    token_uses: int = 0
+    """Expired client JWT ids."""
 
 
 @dataclass(frozen=True)

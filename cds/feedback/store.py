@@ -32,10 +32,12 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    bindparam,
     case,
     create_engine,
     delete,
     event,
+    exists,
     func,
     select,
     tuple_,
@@ -47,7 +49,13 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from cds.feedback.errors import UnknownCardError
 from cds.feedback.migrate import upgrade_to_head
 from cds.feedback.models import Feedback, IssuedCard, Suppression, TokenUse
-from cds.feedback.records import FeedbackRecord, FeedbackResult, IssuedCardRecord, ReportRow
+from cds.feedback.records import (
+    FeedbackRecord,
+    FeedbackResult,
+    IssuedCardRecord,
+    PruneResult,
+    ReportRow,
+)
 
 __all__ = [
     "PG_CONNECT_TIMEOUT_S",
@@ -74,6 +82,15 @@ _READ_ONLY = "cds_feedback_read_only"
 """Execution option: this transaction only reads (SQLite: ``BEGIN``, not ``BEGIN IMMEDIATE``)."""
 
 _LATEST = datetime.max.replace(tzinfo=UTC)
+
+PRUNE_BATCH = 1000
+"""Cards deleted per prune transaction: a SQLite write lock is held for one batch only."""
+
+_PRUNE_LOCK_KEY = 0x63647370_72756E65  # "cdsprune": one PostgreSQL pruner at a time
+_SUPPRESSIONS_OF = select(Suppression.rule_id, Suppression.until).where(
+    Suppression.patient_pseudonym == bindparam("patient")
+)
+"""Built once: the hook path's only read (its compiled form is cached by the engine)."""
 
 
 def content_hash(item: FeedbackRecord) -> str:
@@ -207,6 +224,7 @@ class FeedbackStore:
             stored=len(stored),
             duplicates=len(items) - len(stored),
             card_rules={uuid: card.rule_id for uuid, card in cards.items()},
+            patients=frozenset(card.patient_pseudonym for card in cards.values()),
         )
 
     def first_token_use(self, issuer: str, jti: str, expires_at: datetime) -> bool:
@@ -242,11 +260,14 @@ class FeedbackStore:
     def suppressed_rules(self, patient_pseudonym: str, now: datetime) -> set[str]:
         """The rule ids silenced for this patient at ``now`` (an aware datetime)."""
         _require_aware("now", now)
-        statement = select(Suppression.rule_id).where(
-            Suppression.patient_pseudonym == patient_pseudonym, Suppression.until > now
-        )
+        return {rule for rule, until in self.suppressions(patient_pseudonym) if until > now}
+
+    def suppressions(self, patient_pseudonym: str) -> list[tuple[str, datetime]]:
+        """Every (rule id, until) stored for this patient, expired ones included: a caller
+        that keeps them for a while compares ``until`` with its own clock."""
         with self._read(one_statement=True) as connection:
-            return set(connection.execute(statement).scalars())
+            rows = connection.execute(_SUPPRESSIONS_OF, {"patient": patient_pseudonym})
+            return [(rule_id, until) for rule_id, until in rows]
 
     def reset_suppressions(self, rule_id: str | None = None) -> int:
         """Delete the suppressions (of one rule, or all); how many there were."""
@@ -255,6 +276,60 @@ class FeedbackStore:
             statement = statement.where(Suppression.rule_id == rule_id)
         with self._write() as connection:
             return connection.execute(statement).rowcount
+
+    def prune(self, cards_before: datetime, now: datetime) -> PruneResult:
+        """Delete what retention no longer keeps: suppressions and token ids expired at
+        ``now``, then cards issued before ``cards_before`` with their feedback (a card
+        that a live suppression names stays until that suppression expires).
+
+        Cards go in batches of ``PRUNE_BATCH``, one transaction each, so a writer waits
+        for one batch at most. On PostgreSQL one pruner runs at a time (an advisory
+        lock; another replica's concurrent call returns at once having deleted nothing).
+        """
+        _require_aware("cards_before", cards_before)
+        _require_aware("now", now)
+        with self._write() as connection:
+            if not self._prune_lock(connection):
+                return PruneResult()
+            suppressions = connection.execute(
+                delete(Suppression).where(Suppression.until <= now)
+            ).rowcount
+            tokens = connection.execute(delete(TokenUse).where(TokenUse.expires_at <= now)).rowcount
+        cards = feedback = 0
+        while True:
+            with self._write() as connection:
+                if not self._prune_lock(connection):
+                    break
+                deleted_cards, deleted_feedback = self._prune_cards(connection, cards_before)
+            cards += deleted_cards
+            feedback += deleted_feedback
+            if deleted_cards < PRUNE_BATCH:
+                break
+        return PruneResult(
+            cards=cards, feedback=feedback, suppressions=suppressions, token_uses=tokens
+        )
+
+    def _prune_lock(self, connection: Connection) -> bool:
+        if self._dialect != "postgresql":
+            return True  # SQLite: BEGIN IMMEDIATE already serialises writers
+        locked = connection.execute(select(func.pg_try_advisory_xact_lock(_PRUNE_LOCK_KEY)))
+        return bool(locked.scalar())
+
+    def _prune_cards(self, connection: Connection, cards_before: datetime) -> tuple[int, int]:
+        """One batch of old cards, and their feedback; (cards, feedback items) deleted."""
+        still_silencing = exists().where(Suppression.card_uuid == IssuedCard.card_uuid)
+        old = connection.execute(
+            select(IssuedCard.card_uuid)
+            .where(IssuedCard.issued_at < cards_before, ~still_silencing)
+            .order_by(IssuedCard.issued_at)
+            .limit(PRUNE_BATCH)
+        ).scalars()
+        uuids = sorted(old)
+        if not uuids:
+            return 0, 0
+        feedback = connection.execute(delete(Feedback).where(Feedback.card_uuid.in_(uuids)))
+        cards = connection.execute(delete(IssuedCard).where(IssuedCard.card_uuid.in_(uuids)))
+        return cards.rowcount, feedback.rowcount
 
     def report(self, start: datetime | None = None, end: datetime | None = None) -> list[ReportRow]:
         """Feedback per (rule_id, rules_version) on the cards issued in [start, end),

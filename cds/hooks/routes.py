@@ -28,6 +28,7 @@ from cds.hooks.errors import (
 )
 from cds.hooks.feedback import (
     CardLedger,
+    assign_card_uuids,
     feedback_records,
     issued_records,
     parse_feedback,
@@ -252,6 +253,12 @@ async def _unsuppressed_and_recorded(
     silenced = await ledger.silenced(pseudonym, now)
     kept = [c for c in cards if c["extension"][RULE_EXTENSION] not in silenced]
     if kept:
+        assign_card_uuids(
+            kept,
+            service_id=service_id,
+            hook_instance=hook_request.hookInstance,
+            patient_pseudonym=pseudonym,
+        )  # the same card in the same hook instance keeps its uuid (and its one row)
         ledger.record_soon(
             issued_records(
                 kept,

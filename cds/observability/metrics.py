@@ -28,6 +28,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "count_card",
+    "count_card_records_dropped",
     "count_feedback",
     "count_prefetch_fallback",
     "count_refusal",
@@ -65,6 +66,11 @@ ENGINE_SESSIONS = Gauge(
 RELOADS = Counter("cds_rule_reloads_total", "Rule-file reloads", ["outcome"])
 STORE_FAILURES = Counter(
     "cds_store_failures_total", "Feedback-store operations that failed", ["operation", "kind"]
+)
+CARD_RECORDS_DROPPED = Counter(
+    "cds_card_records_dropped_total",
+    "Issued-card records not written (feedback on those cards is refused)",
+    ["reason"],
 )
 FEEDBACK = Counter(
     "cds_feedback_total", "Feedback items received", ["rule", "outcome", "override_reason"]
@@ -121,6 +127,11 @@ def count_reload(outcome: str) -> None:
 def count_store_failure(operation: str, kind: str) -> None:
     """``operation``: suppression-read, card-write, feedback; ``kind``: timeout, error."""
     STORE_FAILURES.labels(operation, kind).inc()
+
+
+def count_card_records_dropped(reason: str, records: int) -> None:
+    """``reason``: queue-full, store-error, write-error, shutdown."""
+    CARD_RECORDS_DROPPED.labels(reason).inc(records)
 
 
 def count_feedback(rule: str, outcome: str, override_reason: str | None) -> None:

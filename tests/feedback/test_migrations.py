@@ -24,7 +24,7 @@ TABLES = {"issued_cards", "feedback", "suppressions", "token_uses"}
 def test_opening_migrates_an_empty_database_to_head(store: FeedbackStore) -> None:
     assert set(inspect(store.engine).get_table_names()) == TABLES | {VERSION_TABLE}
     with store.engine.connect() as connection:
-        assert current_revision(connection) == head_revision() == "0003"
+        assert current_revision(connection) == head_revision() == "0004"
 
 
 def test_migrated_schema_matches_the_models(store: FeedbackStore) -> None:

@@ -158,17 +158,32 @@ def test_suggestions_update_the_whole_draft_order_to_a_lower_dose(
 def test_card_and_suggestion_uuids_are_unique(
     client: TestClient, request_body: dict[str, Any]
 ) -> None:
-    """Req 80, 119: a card's uuid identifies it; two calls never share one."""
+    """Req 80, 119: a card's uuid identifies it; calls of two hook instances never share
+    one, and the same card in a repeated call of one hook instance keeps its uuid (so
+    feedback on either answer names the same card)."""
     uuids: list[str] = []
-    for _ in range(2):
-        for card in assert_cards_response(
-            client.post(service_url(request_body), json=request_body)
-        ):
+    for instance in (
+        "d3b07384-d9a0-4c1b-9f6e-000000000001",
+        "d3b07384-d9a0-4c1b-9f6e-000000000002",
+    ):
+        body = {**request_body, "hookInstance": instance}
+        for card in assert_cards_response(client.post(service_url(body), json=body)):
             uuids.append(card["uuid"])
             uuids.extend(s["uuid"] for s in card.get("suggestions", []))
 
     assert len(uuids) == 6
     assert len(set(uuids)) == len(uuids)
+
+    def answer() -> list[dict[str, Any]]:
+        return assert_cards_response(client.post(service_url(request_body), json=request_body))
+
+    first, again = answer(), answer()
+    assert again == first  # the identical card, uuids included
+    changed = copy.deepcopy(request_body)
+    draft = changed["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] += 100
+    (other,) = assert_cards_response(client.post(service_url(changed), json=changed))
+    assert other["uuid"] != first[0]["uuid"]  # another order: another card
 
 
 def _conditions_null(request: dict[str, Any]) -> dict[str, Any]:

@@ -189,12 +189,16 @@ def test_cards_are_shown_when_the_feedback_store_is_down(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    def broken(*args: Any) -> set[str]:
+    calls: list[str] = []
+
+    def broken(*args: Any) -> list[Any]:
+        calls.append("read")
         raise OperationalError("select", {}, Exception("database is down"))
 
     ledger = client.app.state.card_ledger  # type: ignore[attr-defined]
-    monkeypatch.setattr(ledger.store, "suppressed_rules", broken)
+    monkeypatch.setattr(ledger.store, "suppressions", broken)  # the hook path's only read
     assert _card(client) is not None
+    assert calls == ["read"]  # the read was tried (and failed), not skipped
 
 
 def test_card_records_are_written_after_the_response_and_never_lost(

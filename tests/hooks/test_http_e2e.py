@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,12 +139,15 @@ def test_a_chunked_body_over_the_limit_is_a_413_and_the_server_lives_on(
 
 
 def test_concurrent_calls_each_get_their_own_card(http: httpx.Client) -> None:
-    """Req 74, 80: calls in parallel never share state: one card each, distinct uuids."""
+    """Req 74, 80: calls in parallel never share state: one card each, distinct uuids.
+    Each call is its own hook instance (a repeated call of one hook instance gets the
+    same card back under the same uuid, see test_cards)."""
     results: list[httpx.Response] = []
     lock = threading.Lock()
 
     def call() -> None:
         request = example()
+        request["hookInstance"] = str(uuid.uuid4())
         response = http.post(service_url(request), json=request)
         with lock:
             results.append(response)
