@@ -11,6 +11,7 @@ the clinician's free-text comment is reduced to whether there was one. The schem
 created and upgraded by Alembic migrations shipped in ``migrations/`` whenever a store opens.
 """
 
+from cds.feedback.cache import Rows, SuppressionCache
 from cds.feedback.dashboard import DashboardData, card_explanation, dashboard_data
 from cds.feedback.errors import UnknownCardError
 from cds.feedback.pseudonym import pseudonymise
@@ -24,16 +25,21 @@ from cds.feedback.records import (
 )
 from cds.feedback.report import render_report
 from cds.feedback.store import FeedbackStore, content_hash
+from cds.feedback.writer import CardWriter, PeriodicJob
 
 __all__ = [
+    "CardWriter",
     "DashboardData",
     "FeedbackRecord",
     "FeedbackResult",
     "FeedbackStore",
     "IssuedCardRecord",
     "Outcome",
+    "PeriodicJob",
     "PruneResult",
     "ReportRow",
+    "Rows",
+    "SuppressionCache",
     "UnknownCardError",
     "card_explanation",
     "content_hash",

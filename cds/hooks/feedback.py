@@ -32,15 +32,17 @@ from cds.cards import RULE_EXTENSION
 from cds.engine import Firing
 from cds.errors import Problem, RequestError
 from cds.feedback import (
+    CardWriter,
     FeedbackRecord,
     FeedbackResult,
     FeedbackStore,
     IssuedCardRecord,
+    PeriodicJob,
     PruneResult,
+    Rows,
+    SuppressionCache,
     UnknownCardError,
 )
-from cds.feedback.cache import Rows, SuppressionCache
-from cds.feedback.writer import CardWriter, PeriodicJob
 from cds.hooks.errors import StoreUnavailableError
 from cds.hooks.explanation import compact_explanation
 from cds.hooks.models import FeedbackItem, FeedbackRequest
