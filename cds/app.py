@@ -28,7 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cds import __version__
 from cds.authoring import load_checked_rulebase
 from cds.feedback import FeedbackStore
-from cds.fhir import fetch_policy
+from cds.fhir import OptionalRecall, fetch_policy
 from cds.hooks import SERVICES, CardLedger, health_router, install_error_handlers, router
 from cds.observability import configure_logging
 from cds.observability.middleware import RequestContextMiddleware
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, *, tune_gc: bool = False) -> Fa
         app.state.card_ledger = CardLedger.for_settings(store, settings)
         log.info("feedback store: %s", settings.feedback_store_label)
         app.state.fetch_policy = fetch_policy(settings)
+        app.state.optional_recall = OptionalRecall(settings.fhir_optional_remember_seconds)
         if verifier is None:
             log.warning(
                 "CDS client authentication is OFF: every call is accepted unsigned (%s)",

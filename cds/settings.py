@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     fhir_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     fhir_request_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     fhir_overall_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
+    fhir_optional_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    """How long an optional prefetch key (the labs) may be fetched for; past it the labs
+    are left out and the cards go without them."""
+    fhir_optional_remember_seconds: float = Field(default=60.0, ge=0, le=3600)
+    """For how long a worker reuses an optional answer it fetched (same server, query and
+    token) and leaves alone a server whose optional fetch failed; 0: fetch every time."""
     fhir_max_pages: int = Field(default=10, ge=1, le=100)
     fhir_max_entries: int = Field(default=1000, ge=1, le=100_000)
     fhir_max_concurrency: int = Field(default=4, ge=1, le=32)

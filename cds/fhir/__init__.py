@@ -4,6 +4,7 @@ Reading them (which to validate, what facts they give) is ``cds.facts``' job.
 """
 
 from cds.fhir.client import FetchPolicy, complete_prefetch, fetch_policy, keys_to_complete
+from cds.fhir.recall import OptionalRecall
 from cds.fhir.records import (
     InputIssue,
     PatientRecord,
@@ -15,6 +16,7 @@ from cds.fhir.records import (
 __all__ = [
     "FetchPolicy",
     "InputIssue",
+    "OptionalRecall",
     "PatientRecord",
     "collect_record",
     "complete_prefetch",

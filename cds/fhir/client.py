@@ -40,9 +40,16 @@ import orjson
 
 from cds.errors import PrefetchUnavailableError
 from cds.fhir._templates import render_template
+from cds.fhir.recall import CallRecall, OptionalRecall
 from cds.settings import Settings
 
-__all__ = ["DEFAULT_POLICY", "FetchPolicy", "complete_prefetch", "keys_to_complete"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "FetchPolicy",
+    "complete_prefetch",
+    "fetch_policy",
+    "keys_to_complete",
+]
 
 log = logging.getLogger("cds.fhir")
 
@@ -103,20 +110,28 @@ class FetchPolicy:
     ``fhirServer`` must fall under, compared by scheme, host, port and whole path
     segments; ``None`` allows any http(s) server, an empty tuple turns the fallback off.
     ``request_timeout`` bounds one HTTP request end to end (connect, headers, body);
-    ``overall_timeout`` bounds the whole completion, all keys and pages together.
+    ``overall_timeout`` bounds the whole completion, all keys and pages together;
+    ``optional_timeout`` bounds an optional key (the labs): the clinician is waiting, and
+    the advice stands without it.
     """
 
     allowed_servers: tuple[str, ...] | None = None
     connect_timeout: float = 1.0
     request_timeout: float = 3.0
     overall_timeout: float = 8.0
+    optional_timeout: float = 0.5
     max_pages: int = 10
     max_entries: int = 1000
     max_concurrency: int = 4
     max_response_bytes: int = 10_000_000
 
     def __post_init__(self) -> None:
-        timeouts = (self.connect_timeout, self.request_timeout, self.overall_timeout)
+        timeouts = (
+            self.connect_timeout,
+            self.request_timeout,
+            self.overall_timeout,
+            self.optional_timeout,
+        )
         if min(timeouts) <= 0:
             raise ValueError("FetchPolicy timeouts must be positive")
         bounds = (self.max_pages, self.max_entries, self.max_concurrency, self.max_response_bytes)
@@ -408,6 +423,7 @@ async def complete_prefetch(
     prefetch: Mapping[str, Any] | None,
     policy: FetchPolicy = DEFAULT_POLICY,
     optional: Sequence[str] = (),
+    recall: OptionalRecall | None = None,
 ) -> dict[str, Any]:
     """A copy of ``prefetch`` in which every required key that was absent or an
     OperationOutcome holds what the FHIR server returns for its template (a read's
@@ -417,8 +433,9 @@ async def complete_prefetch(
     Raises ``PrefetchUnavailableError`` naming each required key that cannot be completed;
     when that is known before any request (no usable ``fhirServer``, a template token the
     context lacks), no request is made. An ``optional`` key is completed the same way
-    when it can be; when it cannot, it is left out of the result (a partial list would
-    read as "not on record") and the call goes on.
+    when it can be, within ``policy.optional_timeout``, and from ``recall`` when this
+    worker fetched it lately; when it cannot be (or its server failed lately), it is left
+    out of the result (a partial list would read as "not on record") and the call goes on.
     """
     result = dict(prefetch or {})
     keys = keys_to_complete(result, required)
@@ -433,9 +450,42 @@ async def complete_prefetch(
         log.warning("prefetch %s unavailable: %s", ", ".join(keys), base)
         raise PrefetchUnavailableError(keys)
     result, extra = _optional_ready(result, extra, templates, context)
-    keys = keys + extra
-    if not keys:
+    queries, unresolved = _queries(keys + extra, result, templates, context)
+    if unresolved:
+        log.warning(
+            "prefetch %s unavailable: no template or a token missing from the context",
+            ", ".join(unresolved),
+        )
+        raise PrefetchUnavailableError(unresolved)
+    memory = recall.for_call(str(base), access_token) if recall is not None else None
+    if memory is not None and extra:
+        extra = _recalled(memory, result, extra, queries)
+    if not keys and not extra:
         return result
+    call = _Call(client, base, access_token, policy)
+    jobs = {key: _job(call, key, queries.get(key), result.get(key)) for key in keys}
+    for key in extra:
+        job = _job(call, key, queries.get(key), result.get(key))
+        jobs[key] = _within(job, policy.optional_timeout)
+    fetched, failed = await _run(jobs, policy.overall_timeout)
+    if failed - set(extra):
+        raise PrefetchUnavailableError([k for k in keys if k in failed and k not in extra])
+    if memory is not None:
+        _remember(memory, extra, queries, fetched)
+    result.update(fetched)
+    result = _without(result, [key for key in extra if key in failed])
+    log.info("prefetch fallback completed %s", ", ".join(k for k in jobs if k in fetched))
+    return result
+
+
+def _queries(
+    keys: Sequence[str],
+    result: Mapping[str, Any],
+    templates: Mapping[str, str],
+    context: Mapping[str, Any],
+) -> tuple[dict[str, str], list[str]]:
+    """The rendered query of each key that is not a paged Bundle to continue, and the
+    keys that have neither."""
     queries: dict[str, str] = {}
     unresolved = []
     for key in keys:
@@ -447,26 +497,50 @@ async def complete_prefetch(
             unresolved.append(key)
         else:
             queries[key] = query
-    if unresolved:
-        log.warning(
-            "prefetch %s unavailable: no template or a token missing from the context",
-            ", ".join(unresolved),
-        )
-        raise PrefetchUnavailableError(unresolved)
-    call = _Call(client, base, access_token, policy)
-    jobs = {
-        key: call.fetch(key, queries[key])
-        if key in queries
-        else call.remaining_pages(key, result[key])
-        for key in keys
-    }
-    fetched, failed = await _run(jobs, policy.overall_timeout)
-    if failed - set(extra):
-        raise PrefetchUnavailableError([k for k in keys if k in failed and k not in extra])
-    result.update(fetched)
-    result = _without(result, [key for key in extra if key in failed])
-    log.info("prefetch fallback completed %s", ", ".join(keys))
-    return result
+    return queries, unresolved
+
+
+def _job(call: _Call, key: str, query: str | None, given: Any) -> Coroutine[Any, Any, Any]:
+    return call.fetch(key, query) if query is not None else call.remaining_pages(key, given)
+
+
+async def _within(job: Coroutine[Any, Any, Any], seconds: float) -> Any:
+    """``job``, or ``_KeyUnavailableError`` past ``seconds`` (an optional key's budget)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await job
+    except TimeoutError:
+        raise _KeyUnavailableError(f"optional, over its {seconds:.1f} s budget") from None
+
+
+def _recalled(
+    memory: CallRecall, result: dict[str, Any], extra: list[str], queries: Mapping[str, str]
+) -> list[str]:
+    """Fill ``result`` with the optional answers this worker remembers; the optional keys
+    still to fetch. While the server rests after a failure, none: they are left out."""
+    if memory.resting():
+        log.debug("optional prefetch %s left out: the server failed lately", ", ".join(extra))
+        for key in extra:
+            result.pop(key, None)
+        return []
+    still = []
+    for key in extra:
+        known = memory.answer(queries[key]) if key in queries else None
+        if known is None:
+            still.append(key)
+        else:
+            result[key] = known
+    return still
+
+
+def _remember(
+    memory: CallRecall, extra: Sequence[str], queries: Mapping[str, str], fetched: Mapping[str, Any]
+) -> None:
+    for key in extra:
+        if key not in fetched:
+            memory.failed()
+        elif key in queries:
+            memory.remember(queries[key], fetched[key])
 
 
 def _without(prefetch: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -536,6 +610,7 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         connect_timeout=settings.fhir_connect_timeout_seconds,
         request_timeout=settings.fhir_request_timeout_seconds,
         overall_timeout=settings.fhir_overall_timeout_seconds,
+        optional_timeout=settings.fhir_optional_timeout_seconds,
         max_pages=settings.fhir_max_pages,
         max_entries=settings.fhir_max_entries,
         max_concurrency=settings.fhir_max_concurrency,

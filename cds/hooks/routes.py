@@ -139,6 +139,7 @@ async def with_fetched_prefetch(
             prefetch=hook_request.prefetch,
             policy=request.app.state.fetch_policy,
             optional=service.optional,
+            recall=request.app.state.optional_recall,
         )
     except PrefetchUnavailableError:
         metrics.count_prefetch_fallback("unavailable")

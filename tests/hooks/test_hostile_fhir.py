@@ -146,3 +146,55 @@ def test_a_page_just_over_the_bound_is_refused_and_one_at_it_is_used(
     assert _call(fhir, rules_dir, body, fhir_max_entries=5).status_code == 412
     fhir.routes[f"{ALLOWED}/Condition"] = _bundle([{**condition, "id": f"c{i}"} for i in range(5)])
     assert _call(fhir, rules_dir, body, fhir_max_entries=5).status_code == 200
+
+
+def _labs_left_out(example: dict[str, Any], server: str) -> dict[str, Any]:
+    """The EHR sent the required prefetch but not the optional labs."""
+    body = copy.deepcopy(example)
+    body["fhirServer"] = server
+    body["prefetch"].pop("observations", None)
+    return body
+
+
+def _lab_requests(fhir: LoopbackFhir) -> int:
+    return sum(1 for path in fhir.paths if "/Observation" in path)
+
+
+def test_labs_the_prefetch_left_out_are_asked_for_once_per_worker_not_per_call(
+    fhir: LoopbackFhir, example: dict[str, Any], rules_dir: Path
+) -> None:
+    fhir.routes[f"{ALLOWED}/Observation"] = _bundle([])
+    body = _labs_left_out(example, fhir.base + ALLOWED)
+    app = create_app(Settings(rules_dir=rules_dir, fhir_allowed_servers=[fhir.base + ALLOWED]))
+    with TestClient(app) as client:
+        answers = [client.post(SERVICE, json=body) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    # every answer read the (empty) lab list: the recalled one after the first
+    assert all("No ferritin in the last 12 months" in a.text for a in answers)
+    assert _lab_requests(fhir) == 1
+
+
+def test_a_server_that_cannot_give_the_labs_is_not_asked_on_every_call(
+    fhir: LoopbackFhir, example: dict[str, Any], rules_dir: Path
+) -> None:
+    body = _labs_left_out(example, fhir.base + ALLOWED)  # no Observation route: 404
+    app = create_app(Settings(rules_dir=rules_dir, fhir_allowed_servers=[fhir.base + ALLOWED]))
+    with TestClient(app) as client:
+        answers = [client.post(SERVICE, json=body) for _ in range(5)]
+    assert [len(a.json()["cards"]) for a in answers] == [1] * 5
+    assert _lab_requests(fhir) == 1
+
+
+def test_with_no_memory_the_labs_are_asked_for_on_every_call(
+    fhir: LoopbackFhir, example: dict[str, Any], rules_dir: Path
+) -> None:
+    body = _labs_left_out(example, fhir.base + ALLOWED)
+    settings = Settings(
+        rules_dir=rules_dir,
+        fhir_allowed_servers=[fhir.base + ALLOWED],
+        fhir_optional_remember_seconds=0,
+    )
+    with TestClient(create_app(settings)) as client:
+        for _ in range(3):
+            client.post(SERVICE, json=body)
+    assert _lab_requests(fhir) == 3
