@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from cds.engine import CompiledRules, ResultReuse, RuleEngine, compile_rules, load_located_yaml
 from cds.errors import Problem, RulesError
-from cds.facts import FACT_SCHEMA, FactCache, Knowledge
+from cds.facts import FACT_SCHEMA, ChartMemo, FactCache, Knowledge
 
 __all__ = [
     "RuleBase",
@@ -106,6 +106,8 @@ class RuleBase:
     """Per-resource readings under these rules (``cds.facts.cache``); dies with them."""
     engine_results: ResultReuse
     """The engine's answers to facts it has seen (``cds.engine.reuse``)."""
+    chart_memo: ChartMemo
+    """Whole-prefetch readings under these rules (``cds.facts.memo``)."""
 
     @property
     def fingerprint(self) -> str:
@@ -150,5 +152,12 @@ def load_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase
     version = f"{declared.rsplit('+', 1)[0]}+{snapshot_hash(files)}"
     engine = RuleEngine(compiled, label=f"rules_{version.rsplit('+', maxsplit=1)[-1]}")
     return RuleBase(
-        rules_dir, version, knowledge, compiled, engine, FactCache(version), ResultReuse()
+        rules_dir,
+        version,
+        knowledge,
+        compiled,
+        engine,
+        FactCache(version),
+        ResultReuse(),
+        ChartMemo(version),
     )

@@ -6,14 +6,15 @@ the engine's flat dicts by ``to_engine``.
 """
 
 from cds.facts.aggregate import aggregate_facts
-from cds.facts.cache import FactCache
+from cds.facts.cache import FactCache, RequestScope
 from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
-from cds.facts.extract import Extraction, extract_facts
+from cds.facts.extract import Extraction, extract_facts, joined
 from cds.facts.knowledge import Knowledge
 from cds.facts.labs import LAB_PREFETCH_KEY, LabCodes
 from cds.facts.medications import candidate_drugs, medication_facts
+from cds.facts.memo import ChartMemo, ChartReading
 from cds.facts.model import (
     FACT_SCHEMA,
     ComplaintFact,
@@ -31,6 +32,8 @@ from cds.facts.valuesets import load_valuesets
 __all__ = [
     "FACT_SCHEMA",
     "LAB_PREFETCH_KEY",
+    "ChartMemo",
+    "ChartReading",
     "ComplaintFact",
     "Extraction",
     "Fact",
@@ -42,6 +45,7 @@ __all__ = [
     "PhraseBook",
     "PhraseFile",
     "PhraseLibrary",
+    "RequestScope",
     "Terminology",
     "TextBudget",
     "TextFeatures",
@@ -51,6 +55,7 @@ __all__ = [
     "epoch_day",
     "extract_facts",
     "is_condition_candidate",
+    "joined",
     "load_valuesets",
     "medication_facts",
     "mg_per_day",

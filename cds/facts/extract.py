@@ -25,7 +25,7 @@ from cds.facts.model import Fact
 from cds.facts.terminology import Terminology
 from cds.facts.validation import validate_condition, validate_medication_request
 
-__all__ = ["Extraction", "PatientRecord", "extract_facts"]
+__all__ = ["Extraction", "PatientRecord", "extract_facts", "joined"]
 
 
 class PatientRecord(Protocol):
@@ -69,6 +69,20 @@ class Extraction:
     """Resources read and found of no use to the rules (not validated)."""
     left_out: dict[str, int] = field(default_factory=dict)
     """Resources not read at all, by reason (another patient's, no subject)."""
+
+
+def joined(first: Extraction, second: Extraction) -> Extraction:
+    """Both readings as one (``first``'s facts and issues before ``second``'s)."""
+    left_out = dict(first.left_out)
+    for reason, count in second.left_out.items():
+        left_out[reason] = left_out.get(reason, 0) + count
+    return Extraction(
+        facts=[*first.facts, *second.facts],
+        issues=[*first.issues, *second.issues],
+        validated=first.validated + second.validated,
+        skipped=first.skipped + second.skipped,
+        left_out=left_out,
+    )
 
 
 def extract_facts(

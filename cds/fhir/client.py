@@ -28,6 +28,7 @@ exception message.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -400,7 +401,25 @@ class _Call:
 
 
 def _server_base(fhir_server: str | None, policy: FetchPolicy) -> httpx.URL | str:
-    """The base URL (path ending in ``/``) to resolve queries against, or why not."""
+    """The base URL (path ending in ``/``) to resolve queries against, or why not.
+
+    Remembered for short values (an EHR has one or a few servers, each parsed on every
+    call otherwise: ~0.1 ms of a 0.8 ms call; ``httpx.URL`` is immutable); a long value
+    is parsed each time, so hostile ones cannot fill memory."""
+    if fhir_server is not None and len(fhir_server) <= _REMEMBERED_URL_LENGTH:
+        return _remembered_base(fhir_server, policy)
+    return _parsed_base(fhir_server, policy)
+
+
+_REMEMBERED_URL_LENGTH = 512
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered_base(fhir_server: str, policy: FetchPolicy) -> httpx.URL | str:
+    return _parsed_base(fhir_server, policy)
+
+
+def _parsed_base(fhir_server: str | None, policy: FetchPolicy) -> httpx.URL | str:
     if not fhir_server:
         return "no fhirServer in the request"
     url = _http_url(fhir_server)

@@ -19,7 +19,15 @@ from pydantic import BaseModel, ValidationError
 from cds.cards import RenderContext, render_cards
 from cds.engine import EngineResult
 from cds.errors import Problem, RequestError
-from cds.facts import Extraction, aggregate_facts, extract_facts, to_engine
+from cds.facts import (
+    ChartReading,
+    Extraction,
+    RequestScope,
+    aggregate_facts,
+    extract_facts,
+    joined,
+    to_engine,
+)
 from cds.fhir import collect_record
 from cds.hooks.models import HookRequest
 from cds.hooks.products import draft_products
@@ -150,26 +158,37 @@ def evaluate(
     clock = time.perf_counter
     marks = [clock()]
     context = validated_context(request, service)
-    draft_orders = getattr(context, "draftOrders", None)
-    record = collect_record(
-        draft_orders,
-        request.prefetch,
-        service.required,
-        patient_id=str(request.context["patientId"]),
-        language=language,
+    patient_id = str(request.context["patientId"])
+    drafts = collect_record(
+        getattr(context, "draftOrders", None), None, (), patient_id=patient_id, language=language
     )
     marks.append(clock())
     today = today or dt.datetime.now(dt.UTC).date()
-    cache = rulebase.fact_cache.scope(str(request.context["patientId"]), today)
-    extraction = extract_facts(record, rulebase.knowledge, today, cache)
+    cache = rulebase.fact_cache.scope(patient_id, today)
+    if drafts.medications or drafts.conditions:  # read with the chart: they may bear on it
+        record = collect_record(
+            getattr(context, "draftOrders", None),
+            request.prefetch,
+            service.required,
+            patient_id=patient_id,
+            language=language,
+        )
+        extraction = extract_facts(record, rulebase.knowledge, today, cache)
+    else:
+        chart = _chart_reading(
+            request, service, rulebase, cache=cache, today=today, language=language
+        )
+        drafts.medications.update(chart.medications)
+        read = extract_facts(drafts, rulebase.knowledge, today, cache)
+        extraction = joined(read, chart.extraction)
     marks.append(clock())
     facts = [to_engine(f) for f in aggregate_facts(extraction.facts)]
     result = rulebase.engine_results.evaluate(rulebase.engine, facts)
     marks.append(clock())
     compiled = rulebase.compiled
-    drafts = {
+    draft_orders = {
         f"MedicationRequest/{r['id']}": r
-        for r in record.draft_orders
+        for r in drafts.draft_orders
         if isinstance(r.get("id"), str)
     }
     render = RenderContext(
@@ -178,7 +197,7 @@ def evaluate(
         rules_version=rulebase.version,
         source_label=source_label,
         override_system=override_system,
-        draft_orders=drafts,
+        draft_orders=draft_orders,
         derived=_by_type(result.derived_facts),
         draft_products=draft_products(extraction.facts, rulebase.knowledge.terminology),
     )
@@ -189,3 +208,36 @@ def evaluate(
         s: round((b - a) * 1000, 3) for s, a, b in zip(stages, marks, marks[1:], strict=False)
     }
     return Evaluation(cards, extraction, result, timings)
+
+
+def _chart_reading(
+    request: HookRequest,
+    service: Service,
+    rulebase: RuleBase,
+    *,
+    cache: RequestScope,
+    today: dt.date,
+    language: str | None,
+) -> ChartReading:
+    """What the prefetch yields, from ``rulebase.chart_memo`` when this patient's chart
+    was read before unchanged (order-select fires again on every change of the order);
+    a chart lacking a required key raises ``PrefetchUnavailableError`` (412)."""
+    patient_id = str(request.context["patientId"])
+    memo = rulebase.chart_memo
+    key = memo.key(
+        request.prefetch,
+        service=service.id,
+        patient_id=patient_id,
+        today=today,
+        language=language,
+    )
+    found = memo.get(key)
+    if found is not None:
+        return found
+    chart = collect_record(
+        None, request.prefetch, service.required, patient_id=patient_id, language=language
+    )
+    extraction = extract_facts(chart, rulebase.knowledge, today, cache)
+    reading = ChartReading(extraction, dict(chart.medications))
+    memo.put(key, reading)
+    return reading

@@ -96,3 +96,21 @@ def test_the_allowlist_compares_normalised_segments(url: str, allowed: bool) -> 
     policy = FetchPolicy(allowed_servers=(BASE,))
     target = normalised(httpx.URL(url))
     assert (target is not None and policy.allows(target)) is allowed
+
+
+def test_server_bases_are_remembered_but_long_hostile_ones_are_not() -> None:
+    from cds.fhir.client import _remembered_base, _server_base
+
+    policy = FetchPolicy()
+    base = _server_base("https://ehr.example.org/fhir", policy)
+    assert base is _server_base("https://ehr.example.org/fhir", policy)
+    assert str(base) == "https://ehr.example.org/fhir/"
+    before = _remembered_base.cache_info().currsize
+    for i in range(100):
+        hostile = f"https://ehr.example.org/{'a' * 10_000}{i}"
+        assert str(_server_base(hostile, policy)).endswith(f"{i}/")
+    assert _remembered_base.cache_info().currsize == before
+    denied = FetchPolicy(allowed_servers=("https://other.example.org/fhir",))
+    assert _server_base("https://ehr.example.org/fhir", denied) == (
+        "fhirServer is not on the allowlist"
+    )
