@@ -180,10 +180,11 @@ def service_command(port: int, workers: int = 1) -> list[str]:
     ]
 
 
-def floor_command(port: int) -> list[str]:
+def floor_command(port: int, workers: int = 1) -> list[str]:
     return [
         *(sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", str(port)),
         *("--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "5"),
+        *(("--workers", str(workers)) if workers > 1 else ()),
     ]
 
 
@@ -336,6 +337,11 @@ def run(durations: Durations) -> dict[str, Any]:
             name = "patient-50"
             wrk(port, files[name], durations.warmup, THROUGHPUT_CONNECTIONS)
             two = measured_run(pid, port, files[name], durations.throughput, 4)
+        print("floor app, two workers", flush=True)
+        port = _free_port()
+        with server(floor_command(port, 2), port, probe, dict(os.environ)) as pid:
+            wrk(port, files[name], durations.warmup, THROUGHPUT_CONNECTIONS)
+            floor_two = measured_run(pid, port, files[name], durations.throughput, 4)
         print("cold start", flush=True)
         cold_dir = work / "cold"
         cold_dir.mkdir()
@@ -343,6 +349,7 @@ def run(durations: Durations) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     one = service["patient-50"]["throughput"]["req_per_s"]
+    floor_one = floor["patient-50"]["throughput"]["req_per_s"]
     return {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
@@ -353,6 +360,10 @@ def run(durations: Durations) -> dict[str, Any]:
         "service": service,
         "floor": floor,
         "workers_2": {**two, "ratio_to_one_worker": round(two["req_per_s"] / one, 2)},
+        "floor_workers_2": {
+            **floor_two,
+            "ratio_to_one_worker": round(floor_two["req_per_s"] / floor_one, 2),
+        },
         "cold_start_seconds": cold,
     }
 
@@ -397,7 +408,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"- `--workers 2`, patient-50, {THROUGHPUT_CONNECTIONS} connections: "
         f"{two['req_per_s']:.0f} req/s, {two['ratio_to_one_worker']:.2f}x one worker "
         f"({two['server_cpu_ms_per_request']:.2f} ms CPU/request over both workers; wrk "
-        "shares the same cores).",
+        "shares the same cores); the floor app on this machine: "
+        f"{report['floor_workers_2']['ratio_to_one_worker']:.2f}x its one worker, what two "
+        "workers can gain here at all.",
         f"- cold start (exec to the first 200 on a hook call, first trial creates the "
         f"database): {', '.join(f'{s:.2f}' for s in cold)} s; median "
         f"{statistics.median(cold):.2f} s.",
