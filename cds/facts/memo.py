@@ -11,8 +11,8 @@ A key is a BLAKE2b digest of the rules version, the day, the service, the patien
 request's default language and the prefetch's exact JSON, so a reading is served only to
 the same patient's identical chart under the same rules on the same day. One memo belongs
 to one rule base (``RuleBase.chart_memo``): a reload starts an empty one. Bounded (least
-recently used out), one lock; a chart naming many Medications is not kept (it would keep
-their parsed JSON alive).
+recently used out), one lock; a chart naming many Medications (it would keep their
+parsed JSON alive) or yielding thousands of facts and issues is not kept.
 """
 
 from __future__ import annotations
@@ -31,11 +31,16 @@ from cds.facts.extract import Extraction
 
 __all__ = ["DEFAULT_CHARTS", "ChartMemo", "ChartReading"]
 
-DEFAULT_CHARTS = 256
+DEFAULT_CHARTS = 128
 """Charts remembered per worker (a reading holds facts and issues, not the resources)."""
 
 MEDICATIONS_KEPT = 100
 """A chart with more Medication resources than this is read every time."""
+
+ITEMS_KEPT = 2_000
+"""A chart whose reading has more facts and issues than this (a hostile or odd chart:
+thousands of another patient's resources) is read every time, so the memo stays a few
+tens of MB at most."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,8 @@ class ChartMemo:
             return found
 
     def put(self, key: bytes | None, reading: ChartReading) -> None:
-        if key is None or len(reading.medications) > MEDICATIONS_KEPT:
+        items = len(reading.extraction.facts) + len(reading.extraction.issues)
+        if key is None or len(reading.medications) > MEDICATIONS_KEPT or items > ITEMS_KEPT:
             return
         with self._lock:
             self._entries[key] = reading

@@ -14,8 +14,9 @@ the optional budget, on every call. So for ``remember_for`` seconds a worker kee
   until the period ends (the labs are left out meanwhile, exactly as after the failure).
 
 Required keys are never remembered: a call that lacks them always fetches them. Memory
-only, per worker, bounded (``capacity`` entries each, the oldest out); answers are shared
-read-only.
+only, per worker, bounded: answers by their JSON size (``max_bytes`` in all, an answer
+over an eighth of it is not kept), servers by count; keys are digests, so a long URL
+costs no more than a short one. Answers are shared read-only.
 """
 
 from __future__ import annotations
@@ -26,13 +27,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cachetools import TTLCache
 
 __all__ = ["CallRecall", "OptionalRecall"]
 
 
-def _token_digest(access_token: str | None) -> bytes:
-    return hashlib.blake2b((access_token or "").encode(), digest_size=16).digest()
+def _digest(*parts: str) -> bytes:
+    """One key for several strings (length-prefixed: fields cannot run into each other)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.digest()
+
+
+def _json_size(value: Any) -> int | None:
+    try:
+        return len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 class OptionalRecall:
@@ -42,27 +56,30 @@ class OptionalRecall:
         self,
         remember_for: float,
         *,
-        capacity: int = 512,
+        max_bytes: int = 32_000_000,
+        max_servers: int = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.remember_for = remember_for
-        self._answers: TTLCache[tuple[str, str, bytes], Any] = TTLCache(
-            capacity, remember_for, timer=clock
+        self.max_bytes = max_bytes
+        self._answers: TTLCache[bytes, tuple[Any, int]] = TTLCache(
+            max_bytes, remember_for, timer=clock, getsizeof=lambda item: item[1]
         )
-        self._resting: TTLCache[str, bool] = TTLCache(capacity, remember_for, timer=clock)
+        self._resting: TTLCache[bytes, bool] = TTLCache(max_servers, remember_for, timer=clock)
 
     def for_call(self, base: str, access_token: str | None) -> CallRecall:
         """What this worker remembers for one call to ``base`` with this token."""
-        return CallRecall(self, base, _token_digest(access_token))
+        return CallRecall(self, base, _digest(access_token or "").hex())
 
 
 @dataclass(frozen=True)
 class CallRecall:
-    """``OptionalRecall`` seen from one call: its server base and token digest."""
+    """``OptionalRecall`` seen from one call: its server base and a digest of its token
+    (the token itself stays in the call's request headers only)."""
 
     memory: OptionalRecall
     base: str
-    token: bytes
+    token: str
 
     @property
     def enabled(self) -> bool:
@@ -72,16 +89,18 @@ class CallRecall:
         """The remembered answer to ``query`` for this server and token, or None."""
         if not self.enabled:
             return None
-        return self.memory._answers.get((self.base, query, self.token))
+        found = self.memory._answers.get(_digest(self.base, query, self.token))
+        return None if found is None else found[0]
 
     def remember(self, query: str, value: Any) -> None:
-        if self.enabled:
-            self.memory._answers[(self.base, query, self.token)] = value
+        size = _json_size(value) if self.enabled else None
+        if size is not None and size <= self.memory.max_bytes // 8:
+            self.memory._answers[_digest(self.base, query, self.token)] = (value, size)
 
     def resting(self) -> bool:
         """Whether an optional search on this server failed within the period."""
-        return self.enabled and self.base in self.memory._resting
+        return self.enabled and _digest(self.base) in self.memory._resting
 
     def failed(self) -> None:
         if self.enabled:
-            self.memory._resting[self.base] = True
+            self.memory._resting[_digest(self.base)] = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cds.errors import InputIssue
 from cds.facts import ChartMemo, ChartReading, Extraction
 
 TODAY = dt.date(2026, 11, 20)
@@ -58,3 +59,12 @@ def test_a_chart_naming_many_medications_is_not_kept() -> None:
     many = {f"Medication/m{i}": {"resourceType": "Medication"} for i in range(101)}
     memo.put(_key(memo), ChartReading(Extraction(), many))
     assert memo.get(_key(memo)) is None
+
+
+def test_a_reading_with_thousands_of_issues_is_not_kept() -> None:
+    memo = ChartMemo("v1")
+    issues = [InputIssue(f"prefetch.medications.entry[{i}]", "skipped") for i in range(2_001)]
+    memo.put(_key(memo), ChartReading(Extraction(issues=issues), {}))
+    assert memo.get(_key(memo)) is None
+    memo.put(_key(memo), ChartReading(Extraction(issues=issues[:100]), {}))
+    assert memo.get(_key(memo)) is not None

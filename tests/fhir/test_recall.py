@@ -55,18 +55,34 @@ def test_zero_remembers_nothing() -> None:
     assert not call.resting()
 
 
-def test_the_memory_is_bounded() -> None:
-    recall = OptionalRecall(60, capacity=8, clock=Clock())
+def test_the_memory_is_bounded_by_the_size_of_the_answers() -> None:
+    recall = OptionalRecall(60, max_bytes=8_000, clock=Clock())
     call = recall.for_call(BASE, "tok-a")
+    answer = {"resourceType": "Bundle", "entry": [{"x": "y" * 900}]}  # ~930 bytes
     for i in range(100):
-        call.remember(f"Observation?patient=p-{i}", {"i": i})
+        call.remember(f"Observation?patient=p-{i}", answer)
     kept = [i for i in range(100) if call.answer(f"Observation?patient=p-{i}") is not None]
-    assert len(kept) == 8
-    assert kept == list(range(92, 100))  # the newest stay
+    assert 1 <= len(kept) <= 8
+    assert kept == list(range(100 - len(kept), 100))  # the newest stay
+
+
+def test_an_answer_too_big_to_keep_is_fetched_again() -> None:
+    recall = OptionalRecall(60, max_bytes=8_000, clock=Clock())
+    call = recall.for_call(BASE, "tok-a")
+    call.remember(QUERY, {"entry": ["x" * 2_000]})  # over an eighth of the budget
+    assert call.answer(QUERY) is None
+
+
+def test_long_server_urls_cost_no_more_than_short_ones() -> None:
+    recall = OptionalRecall(60, max_servers=4, clock=Clock())
+    for i in range(50):
+        recall.for_call(f"https://x.example.org/{'a' * 100_000}{i}/", None).failed()
+    assert len(recall._resting) == 4
+    assert all(len(key) == 16 for key in recall._resting)
 
 
 def test_the_token_is_not_kept_in_clear() -> None:
     recall = OptionalRecall(60, clock=Clock())
     call = recall.for_call(BASE, "tok-9f3a7c-never-keep-me")
     call.remember(QUERY, {})
-    assert "tok-9f3a7c-never-keep-me" not in repr(vars(call)) + repr(dict(recall._answers))
+    assert "tok-9f3a7c-never-keep-me" not in repr(call) + repr(dict(recall._answers))
