@@ -159,15 +159,14 @@ def evaluate(
     marks = [clock()]
     context = validated_context(request, service)
     patient_id = str(request.context["patientId"])
-    drafts = collect_record(
-        getattr(context, "draftOrders", None), None, (), patient_id=patient_id, language=language
-    )
+    ordered = getattr(context, "draftOrders", None)
+    drafts = collect_record(ordered, None, (), patient_id=patient_id, language=language)
     marks.append(clock())
     today = today or dt.datetime.now(dt.UTC).date()
     cache = rulebase.fact_cache.scope(patient_id, today)
     if drafts.medications or drafts.conditions:  # read with the chart: they may bear on it
         record = collect_record(
-            getattr(context, "draftOrders", None),
+            ordered,
             request.prefetch,
             service.required,
             patient_id=patient_id,
