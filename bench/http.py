@@ -38,7 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,35 +135,58 @@ def _machine_busy() -> tuple[float, float]:
     return sum(values[:8]) - idle, sum(values[:8])
 
 
-def _post(port: int, body: bytes, timeout: float = 10) -> tuple[int, bytes]:
+Headers = Callable[[], dict[str, str]]
+"""Extra request headers, made afresh for each probe (a client JWT is good for one call)."""
+
+
+def _no_headers() -> dict[str, str]:
+    return {}
+
+
+def _post(
+    port: int, body: bytes, timeout: float = 10, headers: Headers = _no_headers
+) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("POST", SERVICE_PATH, body, {"content-type": "application/json"})
+        sent = {"content-type": "application/json", **headers()}
+        connection.request("POST", SERVICE_PATH, body, sent)
         response = connection.getresponse()
         return response.status, response.read()
     finally:
         connection.close()
 
 
-def _wait_for_200(port: int, body: bytes, process: subprocess.Popen[bytes], limit: float) -> None:
+def _wait_for_200(
+    port: int,
+    body: bytes,
+    process: subprocess.Popen[bytes],
+    limit: float,
+    headers: Headers = _no_headers,
+) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before answering")
         with contextlib.suppress(OSError):
-            if _post(port, body)[0] == 200:
+            if _post(port, body, headers=headers)[0] == 200:
                 return
         time.sleep(0.01)
     raise RuntimeError("server did not answer 200 in time")
 
 
 @contextlib.contextmanager
-def server(command: list[str], port: int, probe: bytes, env: dict[str, str]) -> Iterator[int]:
+def server(
+    command: list[str],
+    port: int,
+    probe: bytes,
+    env: dict[str, str],
+    headers: Headers = _no_headers,
+) -> Iterator[int]:
     """A server process answering 200 to ``probe``; yields its pid."""
     with tempfile.TemporaryFile(prefix="restless-bench-", suffix=".log") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         try:
-            _wait_for_200(port, probe, process, limit=60)
+            _wait_for_200(port, probe, process, limit=60, headers=headers)
             yield process.pid
         finally:
             process.terminate()
@@ -195,10 +219,17 @@ def _service_env(directory: Path) -> dict[str, str]:
 # ---- one wrk run -----------------------------------------------------------------------
 
 
-def wrk(port: int, body_file: Path, seconds: float, connections: int) -> dict[str, Any]:
+def wrk(
+    port: int,
+    body_file: Path,
+    seconds: float,
+    connections: int,
+    tokens: Path | None = None,
+) -> dict[str, Any]:
     command = [
         *("wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"),
         *("-s", str(LUA), f"http://127.0.0.1:{port}{SERVICE_PATH}", "--", str(body_file)),
+        *((str(tokens),) if tokens is not None else ()),
     ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH-JSON "))
@@ -210,13 +241,18 @@ def wrk(port: int, body_file: Path, seconds: float, connections: int) -> dict[st
 
 
 def measured_run(
-    pid: int, port: int, body_file: Path, seconds: float, conns: int
+    pid: int,
+    port: int,
+    body_file: Path,
+    seconds: float,
+    conns: int,
+    tokens: Path | None = None,
 ) -> dict[str, Any]:
     """One wrk run with the server's CPU, wrk's own CPU and the rest of the machine's."""
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_before, total_before = _machine_busy()
     cpu_before = cpu_seconds(pid)
-    result = wrk(port, body_file, seconds, conns)
+    result = wrk(port, body_file, seconds, conns, tokens)
     time.sleep(0.2)  # writes queued after the last response belong to this run
     server_cpu = cpu_seconds(pid) - cpu_before
     busy_after, total_after = _machine_busy()
@@ -261,6 +297,83 @@ def _check_cards(port: int, bodies: dict[str, tuple[bytes, int]]) -> None:
         cards = len(json.loads(answer)["cards"]) if status == 200 else -1
         if cards != expected:
             raise RuntimeError(f"{name}: status {status}, {cards} cards, expected {expected}")
+
+
+# ---- with client authentication -------------------------------------------------------
+
+ISSUER = "https://ehr.bench.example"
+TOKENS_PER_SECOND = 1500
+"""More than the service answers a second here: a run must never run out of tokens."""
+
+
+def _client_key(directory: Path) -> tuple[Any, Path]:
+    """A CDS client's ES384 key (the algorithm the CDS Hooks Sandbox signs with) and an
+    issuers file trusting it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench", "alg": "ES384"}
+    (directory / "jwks.json").write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    issuers = directory / "issuers.json"
+    issuers.write_text(
+        json.dumps([{"iss": ISSUER, "jwks_file": str(directory / "jwks.json")}]), encoding="utf-8"
+    )
+    return key, issuers
+
+
+def _token_file(key: Any, audience: str, count: int, path: Path) -> Path:
+    """``count`` client JWTs, each with its own jti, one a line."""
+    import jwt
+
+    now = int(time.time())
+    lines = (
+        jwt.encode(
+            {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex},
+            key,
+            algorithm="ES384",
+            headers={"kid": "bench", "typ": "JWT"},
+        )
+        for _ in range(count)
+    )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def measure_authenticated(
+    body_file: Path, probe: bytes, durations: Durations, directory: Path
+) -> dict[str, Any]:
+    """restless-back with a client JWT on every call: signature, claims and the jti
+    replay check (written to the store) included, as an EHR in production calls."""
+    key, issuers = _client_key(directory)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **_service_env(directory),
+        "RESTLESS_CDS_TRUSTED_ISSUERS_FILE": str(issuers),
+        "RESTLESS_CDS_PUBLIC_BASE_URL": base,
+    }
+
+    def tokens(name: str, seconds: float) -> Path:
+        count = int(TOKENS_PER_SECOND * (seconds + 1))
+        return _token_file(key, base + SERVICE_PATH, count, directory / f"{name}.tokens")
+
+    warm = tokens("warm", durations.warmup)
+    latency_tokens = tokens("latency", durations.latency)
+    throughput_tokens = tokens("throughput", durations.throughput)
+    probes = directory / "probe.tokens"
+
+    def fresh_token() -> dict[str, str]:
+        token = _token_file(key, base + SERVICE_PATH, 1, probes).read_text().strip()
+        return {"authorization": f"Bearer {token}"}
+
+    with server(service_command(port), port, probe, env, fresh_token) as pid:
+        wrk(port, body_file, durations.warmup, 1, warm)
+        latency = measured_run(pid, port, body_file, durations.latency, 1, latency_tokens)
+        throughput = measured_run(
+            pid, port, body_file, durations.throughput, THROUGHPUT_CONNECTIONS, throughput_tokens
+        )
+    return {"latency": latency, "throughput": throughput}
 
 
 # ---- cold start ------------------------------------------------------------------------
@@ -342,6 +455,11 @@ def run(durations: Durations) -> dict[str, Any]:
         with server(floor_command(port, 2), port, probe, dict(os.environ)) as pid:
             wrk(port, files[name], durations.warmup, THROUGHPUT_CONNECTIONS)
             floor_two = measured_run(pid, port, files[name], durations.throughput, 4)
+        print("service, one worker, client JWT on every call", flush=True)
+        auth_dir = work / "auth"
+        auth_dir.mkdir()
+        authenticated = measure_authenticated(files["restless-back"], probe, durations, auth_dir)
+        print(f"  restless-back with JWT: {authenticated['latency']}", flush=True)
         print("cold start", flush=True)
         cold_dir = work / "cold"
         cold_dir.mkdir()
@@ -360,6 +478,7 @@ def run(durations: Durations) -> dict[str, Any]:
         "service": service,
         "floor": floor,
         "workers_2": {**two, "ratio_to_one_worker": round(two["req_per_s"] / one, 2)},
+        "authenticated": authenticated,
         "floor_workers_2": {
             **floor_two,
             "ratio_to_one_worker": round(floor_two["req_per_s"] / floor_one, 2),
@@ -403,8 +522,14 @@ def markdown(report: dict[str, Any]) -> str:
         )
     two = report["workers_2"]
     cold = report["cold_start_seconds"]
+    auth, auth_thr = report["authenticated"]["latency"], report["authenticated"]["throughput"]
     lines += [
         "",
+        f"- restless-back with a client JWT on every call (ES384, a fresh jti each, checked "
+        f"against replay in the store), as an EHR calls in production: "
+        f"{auth['server_cpu_ms_per_request']:.2f} ms CPU/request, p50 / p95 / p99 "
+        f"{auth['p50_ms']:.2f} / {auth['p95_ms']:.2f} / {auth['p99_ms']:.2f} ms, "
+        f"{auth_thr['req_per_s']:.0f} req/s at {THROUGHPUT_CONNECTIONS} connections.",
         f"- `--workers 2`, patient-50, {THROUGHPUT_CONNECTIONS} connections: "
         f"{two['req_per_s']:.0f} req/s, {two['ratio_to_one_worker']:.2f}x one worker "
         f"({two['server_cpu_ms_per_request']:.2f} ms CPU/request over both workers; wrk "

@@ -1,19 +1,33 @@
 -- wrk script for bench/http.py: POST one body file over keep-alive connections and
 -- print a JSON summary (requests, errors, latency percentiles in microseconds).
--- Usage: wrk -s bench/post.lua URL -- BODY_FILE
+-- Usage: wrk -s bench/post.lua URL -- BODY_FILE [TOKENS_FILE]
+-- With TOKENS_FILE (one JWT a line), each request carries the next token as its bearer
+-- token: a CDS client signs a fresh one (new jti) for every call. Run wrk with -t1 so
+-- all connections share this state; a file that runs out fails the run loudly.
 
-local request_bytes
+local request_bytes, body, tokens
+local next_token = 1
 
 function init(args)
   local file = assert(io.open(args[1], "rb"))
-  local body = file:read("*a")
+  body = file:read("*a")
   file:close()
-  local headers = { ["Content-Type"] = "application/json" }
-  request_bytes = wrk.format("POST", nil, headers, body)
+  if args[2] then
+    tokens = {}
+    for line in io.lines(args[2]) do tokens[#tokens + 1] = line end
+  else
+    request_bytes = wrk.format("POST", nil, { ["Content-Type"] = "application/json" }, body)
+  end
 end
 
 function request()
-  return request_bytes
+  if tokens == nil then
+    return request_bytes
+  end
+  local token = assert(tokens[next_token], "out of tokens")
+  next_token = next_token + 1
+  local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
+  return wrk.format("POST", nil, headers, body)
 end
 
 function done(summary, latency, requests)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import textwrap
@@ -10,9 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds.feedback import FeedbackResult, FeedbackStore
+from cds.feedback import store as store_module
 from cds.feedback.migrate import current_revision, head_revision
 from cds.feedback.models import Feedback, IssuedCard, Suppression
 from tests.feedback.conftest import OpenStore
@@ -108,3 +112,35 @@ def test_worker_processes_opening_a_fresh_database_together_migrate_it_once(
     assert failures == []
     with FeedbackStore(database_url) as store, store.engine.connect() as connection:
         assert current_revision(connection) == head_revision()
+
+
+def test_token_uses_from_threads_of_one_process_each_count_once(store: FeedbackStore) -> None:
+    """Replay checks race each other and the card writer; each jti is first exactly once."""
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    jtis = [f"jti-{i}" for i in range(40)]
+
+    def claim_all(worker: int) -> list[bool]:
+        order = jtis if worker % 2 == 0 else list(reversed(jtis))
+        return [store.first_token_use("iss", jti, expires) for jti in order]
+
+    results = at_once(claim_all)
+    firsts = dict.fromkeys(jtis, 0)
+    for worker, answers in enumerate(results):
+        order = jtis if worker % 2 == 0 else list(reversed(jtis))
+        for jti, first in zip(order, answers, strict=True):
+            firsts[jti] += first
+    assert set(firsts.values()) == {1}
+
+
+def test_a_sqlite_write_waits_its_turn_no_longer_than_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one process, writers queue on a lock (no sleeping busy handler); one held past
+    the busy timeout fails as SQLite's own timeout would, as a store error."""
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    with FeedbackStore(f"sqlite:///{tmp_path / 'f.db'}") as local:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        # another thread's transaction, held open
+        with local._write_turn(), pytest.raises(SQLAlchemyError):
+            local.first_token_use("iss", "jti-late", expires)
+        assert local.first_token_use("iss", "jti-late", expires)
