@@ -11,6 +11,8 @@ from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
 from cds.facts.extract import Extraction, extract_facts
+from cds.facts.json_walk import MAX_DEPTH as MAX_JSON_DEPTH
+from cds.facts.json_walk import PathHit, first_hit
 from cds.facts.knowledge import Knowledge
 from cds.facts.labs import LAB_PREFETCH_KEY, LabCodes
 from cds.facts.medications import candidate_drugs, medication_facts
@@ -31,6 +33,7 @@ from cds.facts.valuesets import load_valuesets
 __all__ = [
     "FACT_SCHEMA",
     "LAB_PREFETCH_KEY",
+    "MAX_JSON_DEPTH",
     "ComplaintFact",
     "Extraction",
     "Fact",
@@ -39,6 +42,7 @@ __all__ = [
     "Knowledge",
     "LabCodes",
     "MedicationFact",
+    "PathHit",
     "PhraseBook",
     "PhraseFile",
     "PhraseLibrary",
@@ -50,6 +54,7 @@ __all__ = [
     "condition_facts",
     "epoch_day",
     "extract_facts",
+    "first_hit",
     "is_condition_candidate",
     "load_valuesets",
     "medication_facts",
