@@ -24,7 +24,10 @@ from cds.rulebase import content_hash, load_rulebase
 from cds.settings import Settings, bundled_rules_dir
 from tests.conftest import EXAMPLES
 
-SUMMARY = 'summary: "Restless {region} on {drug}: review the dose before raising it"'
+SUMMARY = (
+    'summary: "Restless {region} on {drug}: review the dose {dose_change:sign:before raising it'
+    '|before continuing it|before lowering it|of this order}"'
+)
 EDITED = 'summary: "Restless {region} with {drug}: dose review before any increase"'
 
 

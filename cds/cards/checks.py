@@ -13,7 +13,13 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Collection, Mapping
 
-from cds.cards.templates import MAX_SUMMARY_LENGTH, CardTemplate, placeholders, sentence_problems
+from cds.cards.templates import (
+    MAX_SUMMARY_LENGTH,
+    CardTemplate,
+    placeholders,
+    sentence_problems,
+    sign_spec_problems,
+)
 
 __all__ = ["Resolve", "TemplateProblem", "template_inputs", "template_problems"]
 
@@ -87,7 +93,9 @@ def template_problems(
 
 def _text_problems(text: str) -> list[str]:
     found = format_problem(text)
-    return [*([found] if found is not None else []), *sentence_problems(text)]
+    if found is not None:
+        return [found, *sentence_problems(text)]
+    return [*sign_spec_problems(text), *sentence_problems(text)]
 
 
 def _suppression_problems(template: CardTemplate, resolve: Resolve) -> list[TemplateProblem]:

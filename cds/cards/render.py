@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cds.cards.doses import ML_STEP, DraftProduct, ScaledOrder, scale_order
-from cds.cards.templates import MAX_SUMMARY_LENGTH, CardTemplate, EvidenceSource, SuggestionSpec
+from cds.cards.templates import (
+    MAX_SUMMARY_LENGTH,
+    SIGN_SPEC,
+    CardTemplate,
+    EvidenceSource,
+    SuggestionSpec,
+    by_sign,
+)
 
 __all__ = ["CardOutcome", "DraftProduct", "RenderContext", "render_cards"]
 
@@ -58,7 +65,9 @@ class RenderContext:
 class _Shown:
     """A value as a template shows it: ``{x:dose}`` reads "600 mg/day", "8.36 mg/day
     (234 mg every 4 weeks)" when the rule binds ``x_as_ordered`` too, or says the dose
-    could not be read; ``{x:date}`` reads a day number as 2026-10-22."""
+    could not be read; ``{x:date}`` reads a day number as 2026-10-22;
+    ``{x:sign:above|zero|below|unknown}`` reads one of four words by the sign of a number
+    (a dose change: the draft raises, keeps or lowers the dose, or either is unknown)."""
 
     def __init__(self, value: Any, as_ordered: Any = None) -> None:
         self.value = value
@@ -73,6 +82,8 @@ class _Shown:
             return f"{self.value} mg/day{own}"
         if spec == "date":
             return _iso_day(self.value) if number else "a date not stated"
+        if spec.startswith(SIGN_SPEC):
+            return by_sign(self.value if number else None, spec.removeprefix(SIGN_SPEC))
         return "not stated" if self.value is None else format(self.value, spec)
 
 

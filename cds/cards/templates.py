@@ -7,6 +7,7 @@ the engine's rule compiler checks every placeholder is supplied. Strict on purpo
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from typing import Annotated, Literal
@@ -15,14 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 __all__ = [
     "MAX_SUMMARY_LENGTH",
+    "SIGN_SPEC",
     "CardTemplate",
     "EvidenceSource",
     "OverrideReasonSpec",
     "Section",
     "SuggestionSpec",
     "SuppressionSpec",
+    "by_sign",
     "placeholders",
     "sentence_problems",
+    "sign_spec_problems",
 ]
 
 MAX_SUMMARY_LENGTH = 139
@@ -119,6 +123,34 @@ class CardTemplate(_Strict):
 def placeholders(text: str) -> set[str]:
     """Names used as ``{name}`` or ``{name:fmt}`` in a format string."""
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+SIGN_SPEC = "sign:"
+"""``{x:sign:above|zero|below|unknown}`` words a number by its sign (a dose change)."""
+
+_SIGN_CHOICES = 4
+
+
+def by_sign(value: float | None, choices: str) -> str:
+    """The choice of ``above|zero|below|unknown`` for ``value``; a value shown as 0 at
+    the cards' precision (2 decimals) counts as zero."""
+    above, zero, below, unknown = (choices.split("|") + [""] * _SIGN_CHOICES)[:_SIGN_CHOICES]
+    if value is None or not math.isfinite(value):
+        return unknown
+    shown = round(value, 2)
+    return above if shown > 0 else below if shown < 0 else zero
+
+
+def sign_spec_problems(text: str) -> list[str]:
+    """``{x:sign:...}`` placeholders that do not offer exactly four choices."""
+    return [
+        f"{{{name}:{spec}}} needs four choices: above|zero|below|unknown"
+        for _, name, spec, _ in string.Formatter().parse(text)
+        if name
+        and spec
+        and spec.startswith(SIGN_SPEC)
+        and len(spec.removeprefix(SIGN_SPEC).split("|")) != _SIGN_CHOICES
+    ]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"\u201d)]*\s+|\n\s*\n")

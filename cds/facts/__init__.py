@@ -11,6 +11,8 @@ from cds.facts.conditions import TextBudget, condition_facts
 from cds.facts.conditions import is_candidate as is_condition_candidate
 from cds.facts.dosage import mg_per_day
 from cds.facts.extract import Extraction, extract_facts, joined
+from cds.facts.json_walk import MAX_DEPTH as MAX_JSON_DEPTH
+from cds.facts.json_walk import PathHit, first_hit
 from cds.facts.knowledge import Knowledge
 from cds.facts.labs import LAB_PREFETCH_KEY, LabCodes
 from cds.facts.medications import candidate_drugs, medication_facts
@@ -32,6 +34,7 @@ from cds.facts.valuesets import load_valuesets
 __all__ = [
     "FACT_SCHEMA",
     "LAB_PREFETCH_KEY",
+    "MAX_JSON_DEPTH",
     "ChartMemo",
     "ChartReading",
     "ComplaintFact",
@@ -42,6 +45,7 @@ __all__ = [
     "Knowledge",
     "LabCodes",
     "MedicationFact",
+    "PathHit",
     "PhraseBook",
     "PhraseFile",
     "PhraseLibrary",
@@ -54,6 +58,7 @@ __all__ = [
     "condition_facts",
     "epoch_day",
     "extract_facts",
+    "first_hit",
     "is_condition_candidate",
     "joined",
     "load_valuesets",

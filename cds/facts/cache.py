@@ -1,6 +1,7 @@
 """What one resource yielded, remembered by its content: order-select fires again on every
 change of the order with the same patient record, so each chart resource is triaged,
-validated and read once per worker, not once per call.
+validated and read once per worker, not once per call. A lab Observation of the value
+set is remembered the same way: its reading, and FHIR validation's verdict once given.
 
 A ``FactCache`` belongs to one rule base (``RuleBase.fact_cache``): a reload starts an
 empty one, and the rules version is in every key as well. A key is a BLAKE2b digest of
@@ -23,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from cds.facts.labs import LabReading
 from cds.facts.model import Fact
 
 __all__ = [
@@ -53,6 +55,9 @@ class Outcome:
     """Characters of free text the reading took from the request's ``TextBudget``."""
     medications: tuple[tuple[str, bytes | None], ...] = ()
     """The Medication references looked up, with the JSON of what each resolved to."""
+    lab: LabReading | None = None
+    """A lab Observation's reading (``validated`` once FHIR validation has judged it:
+    only the latest reading of each test is validated, so a cached one may not be yet)."""
 
 
 def content_bytes(value: Any) -> bytes | None:
@@ -107,7 +112,8 @@ class RequestScope:
         self._prefix = prefix.encode()
 
     def key(self, kind: str, resource: Mapping[str, Any]) -> bytes | None:
-        """The key of a resource of ``kind`` (``draft``, ``order``, ``condition``)."""
+        """The key of a resource of ``kind`` (``draft``, ``order``, ``condition``,
+        ``observation``)."""
         content = content_bytes(resource)
         if content is None:
             return None
@@ -134,6 +140,10 @@ class RequestScope:
         if found is None or found.text_charged > remaining_text:
             return None
         return found
+
+    def lab(self, key: bytes | None) -> Outcome | None:
+        """A remembered lab Observation's reading (and verdict, once validated)."""
+        return self.cache.get(key) if key is not None else None
 
     def put(self, key: bytes | None, outcome: Outcome) -> None:
         if key is not None:

@@ -127,7 +127,7 @@ def extract_facts(
                 charged = remaining - budget.remaining
                 cache.put(key, dataclasses.replace(outcome, text_charged=charged))
         _add(out, outcome, where)
-    extract_labs(record, knowledge, today, out)
+    extract_labs(record, knowledge, today, out, cache)
     return out
 
 

@@ -19,6 +19,7 @@ from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
 from cds.errors import InputIssue
+from cds.facts.json_walk import MAX_DEPTH, first_hit
 
 __all__ = ["validate_condition", "validate_medication_request", "validate_observation"]
 
@@ -49,23 +50,12 @@ _DATE_ELEMENTS = frozenset(
 number there as seconds since 1970; FHIR JSON allows only a string."""
 
 
-def _number_as_date(resource: Mapping[str, Any]) -> str | None:
-    """The path of the first date element holding something other than a string.
-
-    Iterative over the elements kept for validation, so linear and bounded by the body."""
-    stack: list[tuple[str, Any]] = [(k, v) for k, v in resource.items()]
-    while stack:
-        path, item = stack.pop()
-        name = path.rsplit(".", 1)[-1]
-        if name in _DATE_ELEMENTS:
-            values = item if isinstance(item, list) else [item]
-            if any(not isinstance(v, str) for v in values):
-                return path
-        elif isinstance(item, Mapping):
-            stack.extend((f"{path}.{k}", v) for k, v in item.items())
-        elif isinstance(item, list):
-            stack.extend((f"{path}.{i}", v) for i, v in enumerate(item))
-    return None
+def _number_as_date(key: str, value: Any) -> bool:
+    """A date element holding something other than a string (or strings)."""
+    if key not in _DATE_ELEMENTS:
+        return False
+    values = value if isinstance(value, list) else [value]
+    return any(not isinstance(v, str) for v in values)
 
 
 def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
@@ -74,9 +64,10 @@ def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, Inpu
         kind = raw.get("resourceType")
         return None, InputIssue(where, f"invalid {kind}, skipped: modifierExtension not supported")
     kept = {k: v for k, v in raw.items() if k in read}
-    if (path := _number_as_date(kept)) is not None:
+    if (hit := first_hit(kept, _number_as_date)) is not None:
         kind = raw.get("resourceType")
-        return None, InputIssue(where, f"invalid {kind}, skipped: {path} (a date must be a string)")
+        why = f"nested over {MAX_DEPTH} levels" if hit.too_deep else "a date must be a string"
+        return None, InputIssue(where, f"invalid {kind}, skipped: {hit.path} ({why})")
     try:
         return model.model_validate(kept), None
     except ValidationError as exc:

@@ -20,11 +20,13 @@ from cds.cards import RenderContext, render_cards
 from cds.engine import EngineResult
 from cds.errors import Problem, RequestError
 from cds.facts import (
+    MAX_JSON_DEPTH,
     ChartReading,
     Extraction,
     RequestScope,
     aggregate_facts,
     extract_facts,
+    first_hit,
     joined,
     to_engine,
 )
@@ -55,22 +57,10 @@ def problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
     return problems
 
 
-def _first_non_finite(value: Any) -> str | None:
-    """The path of the first NaN or infinite number in a parsed body, if any.
-
-    JSON has no such numbers, but the parser reads ``NaN``, ``Infinity`` and ``1e999``;
-    let through, they came back as ``null`` inside a suggestion. Iterative and linear.
-    """
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return path or "(body)"
-        if isinstance(item, Mapping):
-            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in item.items())
-        elif isinstance(item, list):
-            stack.extend((f"{path}.{i}", v) for i, v in enumerate(item))
-    return None
+def _non_finite(_key: str, value: Any) -> bool:
+    """A NaN or infinite number: JSON has none, but the slow path's parser reads ``NaN``,
+    ``Infinity`` and ``1e999``; let through, they came back as ``null`` in a suggestion."""
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def parse_request(body: bytes | str | Mapping[str, Any]) -> HookRequest:
@@ -118,10 +108,14 @@ def _parsed_fast(body: bytes | str) -> HookRequest | None:
 def _checked(request: HookRequest) -> HookRequest:
     sections = {"context": request.context, "prefetch": request.prefetch}
     for name, section in sections.items():
-        where = _first_non_finite(section)
-        if where is not None:
-            message = "not a finite number (NaN, Infinity and 1e999 are not allowed)"
-            raise RequestError([Problem(f"{name}.{where}", message)])
+        hit = first_hit(section, _non_finite)
+        if hit is None:
+            continue
+        where = f"{name}.{hit.path or '(body)'}"
+        if hit.too_deep:
+            raise RequestError([Problem(where, f"nested over {MAX_JSON_DEPTH} levels")])
+        message = "not a finite number (NaN, Infinity and 1e999 are not allowed)"
+        raise RequestError([Problem(where, message)])
     if request.fhirAuthorization is not None and request.fhirServer is None:
         raise RequestError([Problem("fhirServer", "required when fhirAuthorization is sent")])
     return request

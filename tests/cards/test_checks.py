@@ -41,6 +41,12 @@ def _problems(template: CardTemplate) -> list[tuple[tuple[str | int, ...], str]]
     )
 
 
+def test_a_sign_choice_names_its_value_as_an_input() -> None:
+    template = _template(summary="Review the dose {change:sign:up|same|down|unknown}.")
+    assert _problems(template) == []
+    assert "change" in template_inputs(template)
+
+
 def test_a_good_template_has_no_problem_and_names_its_inputs() -> None:
     template = _template(suggestion={"kind": "reduce-dose", "label": "Lower", "fraction": 0.5})
     assert _problems(template) == []
@@ -56,6 +62,15 @@ def test_a_good_template_has_no_problem_and_names_its_inputs() -> None:
         ),
         ({"detail": "Lower {} now."}, [(("detail",), "placeholders need a name, like {drug}")]),
         ({"sources": ["nobody-2020"]}, [(("sources", 0), "unknown source 'nobody-2020'")]),
+        (
+            {"summary": "Review the dose {change:sign:up|same|down}."},
+            [
+                (
+                    ("summary",),
+                    "{change:sign:up|same|down} needs four choices: above|zero|below|unknown",
+                )
+            ],
+        ),
         (
             {"sections": [{"fact": "complaint", "attribute": "side", "text": "Side {side}."}]},
             [(("sections", 0, "attribute"), "'complaint' has no attribute 'side'")],

@@ -59,6 +59,7 @@ def order_values(**changes: Any) -> dict[str, Any]:
         "drug_class": "antipsychotic",
         "current_mg": 600.0,
         "mg_per_day": 800.0,
+        "dose_change": 200.0,
         "order": DRAFT_REF,
         "region": "back",
         "basis": "worse at rest, relieved by moving",
@@ -199,6 +200,28 @@ def test_long_summary_is_truncated_with_an_ellipsis(bundled_rules: RuleBase, mak
     assert len(card["summary"]) <= MAX_SUMMARY_LENGTH < 140
     assert card["summary"].endswith("…")
     assert not card["summary"][:-1].endswith(" ")
+
+
+@pytest.mark.parametrize(
+    ("mg_per_day", "dose_change", "words"),
+    [
+        (800.0, 200.0, "review the dose before raising it"),
+        (600.0, 0.0, "review the dose before continuing it"),
+        (600.001, 0.001, "review the dose before continuing it"),  # equal as shown
+        (0.0, -600.0, "review the dose before lowering it"),
+        (None, None, "review the dose of this order"),
+    ],
+    ids=["raised", "same", "same-as-shown", "lowered", "unknown"],
+)
+def test_the_summary_says_what_the_draft_does_to_the_dose(
+    bundled_rules: RuleBase, mg_per_day: float | None, dose_change: float | None, words: str
+) -> None:
+    """Regression: a draft at the current dose was told "review the dose before raising
+    it"; the rule passes ``dose_change`` (draft minus current mg/day, absent when either
+    is unknown) and the summary words it."""
+    outcome = order_outcome(mg_per_day=mg_per_day, dose_change=dose_change)
+    (card,) = render_cards([outcome], context(bundled_rules))
+    assert card["summary"] == f"Restless back on amisulpride: {words}"
 
 
 def test_summary_at_the_limit_is_kept(bundled_rules: RuleBase) -> None:

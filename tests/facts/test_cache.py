@@ -3,6 +3,7 @@ reading is ever served to another patient, another day or another rules version.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 
 from cds.facts import Extraction, Knowledge, MedicationFact, extract_facts
 from cds.facts.cache import FactCache, Outcome
+from cds.facts.model import LabFact
+from cds.facts.validation import validate_observation
 from cds.fhir import PatientRecord, collect_record
 from cds.hooks import SERVICES, evaluate, parse_request
 from cds.rulebase import load_rulebase
@@ -173,3 +176,63 @@ def test_a_rules_reload_reads_with_the_new_rules(tmp_path: Path) -> None:
         assert [f for f in result.extraction.facts if isinstance(f, MedicationFact)] == []
     finally:
         new.close()
+
+
+def _ferritin(id_: str, day: str, value: Any) -> dict[str, Any]:
+    """A ferritin (LOINC 2276-4, rules/valuesets/labs.tsv) of the labs example, redated."""
+    body = load_example("labs-low-ferritin-amisulpride.json")
+    resource: dict[str, Any] = copy.deepcopy(body["prefetch"]["observations"]["entry"][0])[
+        "resource"
+    ]
+    resource.update(id=id_, effectiveDateTime=f"{day}T08:00:00Z")
+    resource["valueQuantity"]["value"] = value
+    return resource
+
+
+def test_lab_readings_and_verdicts_are_served_from_the_cache(
+    knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newest ferritin is not valid FHIR (a date element holding a number), so the
+    older one is used: the second call reads neither again nor validates either again."""
+    newest = _ferritin("new", "2026-11-19", 30)
+    newest["issued"] = 20_000
+    record = PatientRecord(observations=[newest, _ferritin("old", "2026-10-01", 50)])
+    uncached = extract_facts(record, knowledge, TODAY)
+    validated: list[str] = []
+
+    def counted(raw: Any, where: str) -> Any:
+        validated.append(raw["id"])
+        return validate_observation(raw, where)
+
+    monkeypatch.setattr("cds.facts.lab_results.validate_observation", counted)
+    cache = FactCache("v1")
+    scope = cache.scope("p", TODAY)
+    first = extract_facts(record, knowledge, TODAY, scope)
+    assert validated == ["new", "old"]
+    hits = cache.hits
+    second = extract_facts(record, knowledge, TODAY, scope)
+    assert validated == ["new", "old"]  # both verdicts remembered
+    assert cache.hits == hits + 2
+    assert _summary(first) == _summary(second) == _summary(uncached)
+    (lab,) = [f for f in second.facts if isinstance(f, LabFact)]
+    assert (lab.source, lab.value) == ("Observation/old", 50.0)
+    assert [i.where for i in second.issues] == ["prefetch Observation #0"]
+
+
+def test_a_cached_lab_is_read_again_on_a_new_day(knowledge: Knowledge) -> None:
+    record = PatientRecord(observations=[_ferritin("f", "2026-11-19", 30)])
+    cache = FactCache("v1")
+    tomorrow = TODAY + dt.timedelta(days=1)
+    for day, age in ((TODAY, 1), (tomorrow, 2), (TODAY, 1)):
+        out = extract_facts(record, knowledge, day, cache.scope("p", day))
+        (lab,) = [f for f in out.facts if isinstance(f, LabFact)]
+        assert lab.age_days == age
+
+
+def test_labs_of_another_patient_are_not_served(knowledge: Knowledge) -> None:
+    record = PatientRecord(observations=[_ferritin("f", "2026-11-19", 30)])
+    cache = FactCache("v1")
+    extract_facts(record, knowledge, TODAY, cache.scope("p1", TODAY))
+    hits = cache.hits
+    extract_facts(record, knowledge, TODAY, cache.scope("p2", TODAY))
+    assert cache.hits == hits

@@ -9,7 +9,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cds.errors import InputIssue
-from cds.facts import validate_condition, validate_medication_request
+from cds.facts import MAX_JSON_DEPTH, validate_condition, validate_medication_request
 from tests.facts.fhir_builders import ICD10CM, RXNORM, condition, dose, medication_request
 
 
@@ -119,3 +119,16 @@ def test_string_dates_still_pass() -> None:
     model, issue = validate_condition(raw, "c")
     assert issue is None
     assert model is not None
+
+
+def test_an_element_nested_past_the_walks_bound_is_refused_not_crashed() -> None:
+    raw = condition(codes=[(ICD10CM, "G25.81")])
+    nested: Any = "2026-01-01"
+    for _ in range(MAX_JSON_DEPTH):
+        nested = {"extension": [nested]}
+    raw["note"] = [nested]
+    model, issue = validate_condition(raw, "c")
+    assert model is None
+    assert issue is not None
+    assert f"(nested over {MAX_JSON_DEPTH} levels)" in issue.message
+    assert issue.message.startswith("invalid Condition, skipped: note.0.extension.0.")

@@ -8,15 +8,17 @@ so they also catch what the outbound models let through.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import load_example
+from tests.conftest import EXAMPLES, load_example
 
 __all__ = [
     "EXAMPLE",
@@ -34,10 +36,14 @@ __all__ = [
     "current_order",
     "draft_order",
     "example",
+    "expected_request",
     "expressions",
+    "fhir_authorization",
     "null_or_empty_paths",
     "prefetch_tokens",
+    "read_json",
     "service_url",
+    "use_fhir_server",
 ]
 
 EXAMPLE = "restless-back-amisulpride.json"
@@ -85,6 +91,35 @@ _TOKEN = re.compile(r"\{\{(.*?)\}\}")
 def example() -> dict[str, Any]:
     """A fresh copy of the published restless back request (order-select)."""
     return copy.deepcopy(load_example(EXAMPLE))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a file (an example request, its expectations, a bundle)."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def expected_request(expected_path: Path) -> dict[str, Any]:
+    """The request an ``<name>.expected.json`` file states the cards of."""
+    return read_json(EXAMPLES / expected_path.name.replace(".expected.json", ".json"))
+
+
+def fhir_authorization(access_token: str) -> dict[str, Any]:
+    """A well-formed fhirAuthorization (Req 21) granting read access to the patient."""
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "restless-cds",
+    }
+
+
+def use_fhir_server(request: dict[str, Any], base_url: str, access_token: str) -> dict[str, Any]:
+    """Point a request at a FHIR server: what its prefetch lacks is fetched from there."""
+    request["fhirServer"] = base_url
+    request["fhirAuthorization"] = fhir_authorization(access_token)
+    return request
 
 
 def as_order_sign(request: dict[str, Any]) -> dict[str, Any]:

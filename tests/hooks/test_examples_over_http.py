@@ -4,7 +4,6 @@ server (sekmet-fhir on loopback, every example bundle loaded into it)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,16 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from tests.fhir.fhir_server import FhirTestServer, sekmet_fhir_server  # noqa: F401
-from tests.hooks.support import TestClient, service_url
+from tests.hooks.support import (
+    TestClient,
+    expected_request,
+    read_json,
+    service_url,
+    use_fhir_server,
+)
 from tests.rules.test_examples_on_fhir_server import loaded  # noqa: F401 (fixture)
 
 EXPECTED = sorted(EXAMPLES.glob("*.expected.json"))
-
-
-def _json(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
 
 
 def _name(path: Path) -> str:
@@ -32,12 +32,15 @@ def _rules(response: Any) -> list[tuple[str, str]]:
     return [(c["extension"]["restless-cds-rule"], c["indicator"]) for c in response.json()["cards"]]
 
 
+def _expected_rules(expected_path: Path) -> list[tuple[str, str]]:
+    return [(c["rule"], c["indicator"]) for c in read_json(expected_path)["cards"]]
+
+
 @pytest.mark.parametrize("expected_path", EXPECTED, ids=_name)
 def test_example_with_its_prefetch(client: TestClient, expected_path: Path) -> None:
-    expected = _json(expected_path)
-    body = _json(EXAMPLES / f"{_name(expected_path)}.json")
+    body = expected_request(expected_path)
     got = _rules(client.post(service_url(body), json=body))
-    assert got == [(c["rule"], c["indicator"]) for c in expected["cards"]]
+    assert got == _expected_rules(expected_path)
 
 
 @pytest.mark.parametrize("expected_path", EXPECTED, ids=_name)
@@ -46,16 +49,8 @@ def test_example_through_the_fhir_fallback(
     loaded: FhirTestServer,  # noqa: F811
     expected_path: Path,
 ) -> None:
-    expected = _json(expected_path)
-    body = _json(EXAMPLES / f"{_name(expected_path)}.json")
+    body = expected_request(expected_path)
     body.pop("prefetch", None)
-    body["fhirServer"] = loaded.base_url
-    body["fhirAuthorization"] = {
-        "access_token": loaded.token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "restless-cds",
-    }
+    use_fhir_server(body, loaded.base_url, loaded.token)
     got = _rules(client.post(service_url(body), json=body))
-    assert got == [(c["rule"], c["indicator"]) for c in expected["cards"]]
+    assert got == _expected_rules(expected_path)

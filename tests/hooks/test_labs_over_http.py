@@ -4,7 +4,6 @@ without any lab source at all."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,16 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from tests.fhir.fhir_server import FhirTestServer, sekmet_fhir_server  # noqa: F401
-from tests.hooks.support import TestClient, service_url
+from tests.hooks.support import (
+    TestClient,
+    expected_request,
+    read_json,
+    service_url,
+    use_fhir_server,
+)
 from tests.rules.test_examples_on_fhir_server import loaded  # noqa: F401 (fixture)
 
 LAB_EXAMPLES = sorted(EXAMPLES.glob("labs-*.expected.json"))
-
-
-def _json(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-def _request(expected_path: Path) -> dict[str, Any]:
-    return _json(EXAMPLES / expected_path.name.replace(".expected.json", ".json"))
 
 
 def _detail(client: TestClient, body: dict[str, Any]) -> str:
@@ -36,7 +32,7 @@ def _detail(client: TestClient, body: dict[str, Any]) -> str:
 
 
 def _words(expected_path: Path) -> list[str]:
-    words: list[str] = _json(expected_path)["cards"][0]["detail_includes"]
+    words: list[str] = read_json(expected_path)["cards"][0]["detail_includes"]
     return words
 
 
@@ -46,7 +42,7 @@ def test_there_are_lab_examples() -> None:
 
 @pytest.mark.parametrize("expected_path", LAB_EXAMPLES, ids=lambda p: p.name)
 def test_lab_example_with_its_prefetch(client: TestClient, expected_path: Path) -> None:
-    detail = _detail(client, _request(expected_path))
+    detail = _detail(client, expected_request(expected_path))
     for words in _words(expected_path):
         assert words in detail
 
@@ -57,16 +53,9 @@ def test_lab_example_through_the_fhir_fallback(
     loaded: FhirTestServer,  # noqa: F811
     expected_path: Path,
 ) -> None:
-    body = _request(expected_path)
+    body = expected_request(expected_path)
     body.pop("prefetch")
-    body["fhirServer"] = loaded.base_url
-    body["fhirAuthorization"] = {
-        "access_token": loaded.token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "restless-cds",
-    }
+    use_fhir_server(body, loaded.base_url, loaded.token)
     detail = _detail(client, body)
     for words in _words(expected_path):
         assert words in detail
@@ -76,21 +65,14 @@ def test_labs_fetched_alone_when_the_ehr_sent_the_rest(
     client: TestClient,
     loaded: FhirTestServer,  # noqa: F811
 ) -> None:
-    body = _request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
+    body = expected_request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
     del body["prefetch"]["observations"]
-    body["fhirServer"] = loaded.base_url
-    body["fhirAuthorization"] = {
-        "access_token": loaded.token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "restless-cds",
-    }
+    use_fhir_server(body, loaded.base_url, loaded.token)
     assert "Ferritin 32 µg/L" in _detail(client, body)
 
 
 def test_without_labs_or_a_server_the_card_claims_nothing_about_labs(client: TestClient) -> None:
-    body = _request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
+    body = expected_request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
     del body["prefetch"]["observations"]
     body.pop("fhirServer", None)
     detail = _detail(client, body)
@@ -100,7 +82,7 @@ def test_without_labs_or_a_server_the_card_claims_nothing_about_labs(client: Tes
 
 
 def test_a_failing_lab_search_does_not_fail_the_hook(client: TestClient) -> None:
-    body = _request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
+    body = expected_request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
     del body["prefetch"]["observations"]
     body["fhirServer"] = "http://127.0.0.1:9/fhir"  # nothing listens: the search fails
     detail = _detail(client, body)
@@ -108,7 +90,7 @@ def test_a_failing_lab_search_does_not_fail_the_hook(client: TestClient) -> None
 
 
 def test_another_patients_ferritin_is_not_read(client: TestClient) -> None:
-    body = _request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
+    body = expected_request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
     for entry in body["prefetch"]["observations"]["entry"]:
         entry["resource"]["subject"] = {"reference": "Patient/someone-else"}
     detail = _detail(client, body)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cds.errors import RequestError
+from cds.facts import MAX_JSON_DEPTH
 from cds.hooks.models import HookRequest
 from cds.hooks.pipeline import parse_request
 from tests.conftest import EXAMPLES, load_example
@@ -51,3 +52,17 @@ def test_nesting_past_the_parsers_limit_is_refused() -> None:
     for depth in (260, 2_000):  # orjson's writer / reader limits; the slow path names it
         with pytest.raises(RequestError):
             parse_request(body(depth))
+
+
+def test_a_hand_built_body_nested_past_the_walks_bound_is_refused_by_name() -> None:
+    """A Mapping skips the parsers' limits; the non-finite walk stops at its bound."""
+    body = load_example("restless-back-amisulpride.json")
+    nested: object = 1
+    for _ in range(MAX_JSON_DEPTH + 10):
+        nested = [nested]
+    body["context"]["deep"] = nested
+    with pytest.raises(RequestError) as refused:
+        parse_request(body)
+    [problem] = refused.value.problems
+    assert problem.where == "context.deep" + ".0" * (MAX_JSON_DEPTH - 1)
+    assert problem.message == f"nested over {MAX_JSON_DEPTH} levels"
