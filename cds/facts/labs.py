@@ -152,7 +152,9 @@ def read_lab(observation: Mapping[str, Any], test: str, today: dt.date) -> LabRe
     factor = lab_unit_factor(test, unit) if isinstance(unit, str) else None
     if factor is None:
         return LabReading(test, day, problem="unit not known for this test, value not used")
-    value = number * factor
+    # to 4 decimals, as a result is reported: a 1e-9 or denormal value would otherwise
+    # reach the rule engine, which refuses such numbers for the whole request (422)
+    value = round(number * factor, 4)
     low, high = spec.plausible
     if not low <= value <= high:
         return LabReading(test, day, problem="value outside the plausible range, not used")

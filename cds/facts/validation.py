@@ -58,12 +58,39 @@ def _number_as_date(key: str, value: Any) -> bool:
     return any(not isinstance(v, str) for v in values)
 
 
+MAX_RESOURCE_DEPTH = 64
+"""Objects and arrays a validated resource may nest. fhir.resources recurses about five
+Python frames a level, so ~120 levels (within what the body parser takes) exhausted the
+interpreter's stack: a RecursionError and a 500. Real resources nest about a dozen."""
+
+
+def _too_deep(resource: Mapping[str, Any], limit: int = MAX_RESOURCE_DEPTH) -> str | None:
+    """The top-level element under which nesting passes ``limit``; iterative, linear."""
+    stack: list[tuple[str, Any, int]] = [(k, v, 1) for k, v in resource.items()]
+    while stack:
+        top, item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return top
+        stack.extend((top, child, depth + 1) for child in children)
+    return None
+
+
 def _validate(model: Any, raw: Mapping[str, Any], where: str) -> tuple[Any, InputIssue | None]:
     read = _READ_ELEMENTS[raw["resourceType"]]
     if raw.get("modifierExtension"):
         kind = raw.get("resourceType")
         return None, InputIssue(where, f"invalid {kind}, skipped: modifierExtension not supported")
     kept = {k: v for k, v in raw.items() if k in read}
+    if (element := _too_deep(kept)) is not None:
+        kind = raw.get("resourceType")
+        message = f"invalid {kind}, skipped: {element} nested over {MAX_RESOURCE_DEPTH} levels"
+        return None, InputIssue(where, message)
     if (hit := first_hit(kept, _number_as_date)) is not None:
         kind = raw.get("resourceType")
         why = f"nested over {MAX_DEPTH} levels" if hit.too_deep else "a date must be a string"

@@ -60,8 +60,9 @@ class PatientRecord:
     conditions: list[Mapping[str, Any]] = field(default_factory=list)
     observations: list[Mapping[str, Any]] = field(default_factory=list)
     answered: set[str] = field(default_factory=set, compare=False)
-    """Prefetch keys that answered (a resource, a Bundle, even empty, or ``null``): the
-    data was looked for, so what is absent from it is absent from the record."""
+    """Prefetch keys that answered (a resource, a Bundle, even empty, or ``null``) and
+    were read in full: the data was looked for, so what is absent from it is absent from
+    the record."""
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     issues: list[InputIssue] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -150,11 +151,18 @@ def collect_record(
     for key, value in prefetch.items():
         if _is_error(value):
             continue
-        record.answered.add(key)
         if value is None:
+            record.answered.add(key)
             continue
         default = _bundle_language(value) or language
-        for where, resource in _located(value, f"prefetch.{key}", record.issues):
+        issues_before = len(record.issues)
+        located = _located(value, f"prefetch.{key}", record.issues)
+        # a value that is no resource or Bundle, or has an entry without a resource, may
+        # have held what it seems to lack: it says nothing of absence ("no ferritin on
+        # record"); another patient's resources skipped below are no gap in this one's
+        if len(record.issues) == issues_before:
+            record.answered.add(key)
+        for where, resource in located:
             if _belongs(record, where, resource, patient_id, draft=False):
                 _file(record, _with_language(resource, default), draft=False)
     return record

@@ -21,8 +21,8 @@ import math
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -74,6 +74,9 @@ there, a new row if retention pruned it meanwhile)."""
 _UNKNOWN_CARD_PAUSES = (0.05, 0.1, 0.2, 0.4)
 UNKNOWN_CARD_WAIT = sum(_UNKNOWN_CARD_PAUSES)
 """How long feedback naming an unknown card waits for a replica's pending write of it."""
+
+
+_T = TypeVar("_T")
 
 
 class CardLedger:
@@ -261,6 +264,22 @@ class CardLedger:
             raise StoreUnavailableError from None
         self._suppressions.forget(result.patients)  # this worker sees its own at once
         return result
+
+    async def read(self, operation: str, read: Callable[[], _T], timeout: float) -> _T:
+        """``read()`` of the store for a read endpoint (a card's explanation, the
+        dashboard), after the card writes pending now, within ``timeout``; else
+        ``StoreUnavailableError`` (503), counted and logged: a locked or hanging database
+        must not hold the request for the busy timeout and then fail it with a 500."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.settle()
+                return await asyncio.to_thread(read)
+        except TimeoutError:
+            self.failed(operation, "timeout", "answered 503")
+            raise StoreUnavailableError from None
+        except SQLAlchemyError as exc:
+            self.failed(operation, "error", "answered 503", exc)
+            raise StoreUnavailableError from None
 
     async def _add_waiting_for_cards(
         self, service_id: str, records: list[FeedbackRecord]

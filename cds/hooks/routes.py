@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -298,14 +299,20 @@ async def receive_feedback(
 
 
 @router.get("/cds-services/{service_id}/cards/{card_uuid}/explanation")
-async def explain_card(request: Request, service: ServiceDep, card_uuid: str) -> Response:
+async def explain_card(
+    request: Request, service: ServiceDep, settings: SettingsDep, card_uuid: str
+) -> Response:
     """Why a card this service issued fired: rule, rules version, structured facts bound.
 
     Behind the same client authentication as the hook calls; a uuid another service
-    issued is "not found" here, as it is for feedback."""
+    issued is "not found" here, as it is for feedback. A store that cannot answer within
+    the feedback budget is a 503 with Retry-After."""
     ledger: CardLedger = request.app.state.card_ledger
-    await ledger.settle()
-    found = await asyncio.to_thread(card_explanation, ledger.store, service.id, card_uuid)
+    found = await ledger.read(
+        "explanation",
+        functools.partial(card_explanation, ledger.store, service.id, card_uuid),
+        settings.feedback_timeout_seconds,
+    )
     if found is None:
         problem = Problem("card_uuid", "no card with this uuid was issued by this service")
         return operation_outcome(404, [problem], code="not-found")

@@ -125,7 +125,8 @@ def count_reload(outcome: str) -> None:
 
 
 def count_store_failure(operation: str, kind: str) -> None:
-    """``operation``: suppression-read, card-write, feedback; ``kind``: timeout, error."""
+    """``operation``: suppression-read, card-write, feedback, token-replay, explanation,
+    dashboard; ``kind``: timeout, error."""
     STORE_FAILURES.labels(operation, kind).inc()
 
 

@@ -7,9 +7,9 @@ they cannot get there comes from ``/ui/api``: the bundled example requests, the
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
+import functools
 import io
 import secrets
 from pathlib import Path
@@ -158,9 +158,11 @@ DateParam = Annotated[dt.date | None, Query(description="YYYY-MM-DD, UTC, inclus
 async def _data(request: Request, start: dt.date | None, end: dt.date | None) -> dict[str, Any]:
     first, last = _range(start, end)
     ledger = request.app.state.card_ledger
-    await ledger.settle()
-    data = await asyncio.to_thread(dashboard_data, ledger.store, first, last)
-    return data.as_json()
+    settings: Settings = request.app.state.settings
+    read = functools.partial(dashboard_data, ledger.store, first, last)
+    data = await ledger.read("dashboard", read, settings.feedback_timeout_seconds)
+    found: dict[str, Any] = data.as_json()
+    return found
 
 
 @api.get("/dashboard")

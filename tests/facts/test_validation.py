@@ -130,5 +130,30 @@ def test_an_element_nested_past_the_walks_bound_is_refused_not_crashed() -> None
     model, issue = validate_condition(raw, "c")
     assert model is None
     assert issue is not None
-    assert f"(nested over {MAX_JSON_DEPTH} levels)" in issue.message
-    assert issue.message.startswith("invalid Condition, skipped: note.0.extension.0.")
+    # the resource depth bound (64, for fhir.resources' stack) stops it before the walk's
+    assert issue.message == "invalid Condition, skipped: note nested over 64 levels"
+
+
+def _nested_extension(levels: int) -> dict[str, Any]:
+    extension: dict[str, Any] = {"url": "http://example.org/leaf", "valueString": "v"}
+    for _ in range(levels):
+        extension = {"url": "http://example.org/node", "extension": [extension]}
+    return extension
+
+
+def test_nesting_past_the_limit_is_an_issue_naming_the_element_not_a_recursion_error() -> None:
+    order = medication_request(codes=[(RXNORM, "46303")], dosages=[dose(300, per=(2, 1, "d"))])
+    order["dosageInstruction"][0]["extension"] = [_nested_extension(125)]
+    model, issue = validate_medication_request(order, "draft #0")
+    assert model is None
+    assert issue is not None
+    assert "dosageInstruction nested over 64 levels" in issue.message
+
+
+def test_nesting_within_the_limit_still_validates() -> None:
+    order = medication_request(codes=[(RXNORM, "46303")], dosages=[dose(300, per=(2, 1, "d"))])
+    # dosageInstruction [ {extension [ ... ] } ]: 2 levels, then 2 an extension level
+    order["dosageInstruction"][0]["extension"] = [_nested_extension(30)]
+    model, issue = validate_medication_request(order, "draft #0")
+    assert issue is None
+    assert isinstance(model, MedicationRequest)

@@ -104,3 +104,36 @@ def test_discovery_offers_the_observations_prefetch(client: TestClient) -> None:
         assert service["prefetch"]["observations"].startswith(
             "Observation?patient={{context.patientId}}"
         )
+
+
+@pytest.mark.parametrize("value", [5e-324, 1e-9, 0.00004])
+def test_a_lab_value_too_small_for_the_engine_is_read_not_a_422(
+    client: TestClient, value: float
+) -> None:
+    body = expected_request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
+    ferritin = body["prefetch"]["observations"]["entry"][0]["resource"]
+    ferritin["valueQuantity"]["value"] = value
+    detail = _detail(client, body)  # one odd Observation never refuses the whole call
+    assert "Ferritin 0 µg/L" in detail
+
+
+@pytest.mark.parametrize(
+    "observations",
+    [
+        "not a bundle",
+        [],
+        {"resourceType": "Bundle", "entry": {"resource": {}}},
+        {"resourceType": "Bundle", "entry": [1, {"resource": None}]},
+    ],
+    ids=["string", "list", "entry-not-a-list", "entries-without-resources"],
+)
+def test_an_unreadable_labs_prefetch_claims_no_absence(
+    client: TestClient, observations: Any
+) -> None:
+    """Labs sent in a shape that cannot be read are not "none on record": a ferritin may
+    have been in what could not be read, so the card claims nothing about labs."""
+    body = expected_request(EXAMPLES / "labs-low-ferritin-amisulpride.expected.json")
+    body["prefetch"]["observations"] = observations
+    detail = _detail(client, body)
+    assert "none on record" not in detail
+    assert "Ferritin 32" not in detail
