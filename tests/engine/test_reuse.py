@@ -17,7 +17,6 @@ from tests.conftest import EXAMPLES, load_example
 from tests.engine.bundled import complaint, medication
 
 REQUESTS = sorted(p for p in EXAMPLES.glob("*.json") if not p.name.endswith(".expected.json"))
-RENDER = {"source_label": "restless-cds", "override_system": "urn:test"}
 
 
 class CountingEngine:
@@ -121,5 +120,9 @@ def test_the_estimate_covers_what_an_answer_keeps_alive(rulebase: RuleBase) -> N
         body = load_example(path.name)
         body["prefetch"].setdefault("observations", None)  # no FHIR-server fallback
         service = next(s for s in SERVICES.values() if s.hook == body["hook"])
-        result = evaluate(parse_request(body), service, rulebase, **RENDER).engine
+        request = parse_request(body)
+        evaluation = evaluate(
+            request, service, rulebase, source_label="restless-cds", override_system="urn:test"
+        )
+        result = evaluation.engine
         assert result_weight(result) >= approximate_size(result), path.name
