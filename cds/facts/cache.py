@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -49,7 +50,7 @@ included): 16,384 ordinary readings take 9-13 MiB; long texts meet this bound fi
 MedicationLookup = Callable[[str], Mapping[str, Any] | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """One resource's reading: skipped by triage, or validated with its facts or issue."""
 
@@ -110,7 +111,7 @@ class FactCache:
 
     def put(self, key: bytes, outcome: Outcome) -> None:
         """Remember ``outcome``; one heavier than the whole byte bound is not kept."""
-        weight = approximate_size(key) + approximate_size(outcome)
+        weight = _weight(key, outcome)
         with self._lock:
             replaced = self._entries.pop(key, None)
             if replaced is not None:
@@ -121,6 +122,18 @@ class FactCache:
             self._bytes += weight
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
                 self._bytes -= self._entries.popitem(last=False)[1][1]
+
+
+_EMPTY_WEIGHT = approximate_size(Outcome())
+
+
+def _weight(key: bytes, outcome: Outcome) -> int:
+    """``approximate_size`` of an entry; a reading without facts (most of a large record,
+    skipped by triage) is counted without the walk (5 µs each)."""
+    if outcome.facts or outcome.medications:
+        return approximate_size(key) + approximate_size(outcome)
+    issue = sys.getsizeof(outcome.issue) if outcome.issue is not None else 0
+    return sys.getsizeof(key) + _EMPTY_WEIGHT + issue
 
 
 class RequestScope:

@@ -233,3 +233,13 @@ def test_a_rules_reload_reads_with_the_new_rules(tmp_path: Path) -> None:
         assert [f for f in result.extraction.facts if isinstance(f, MedicationFact)] == []
     finally:
         new.close()
+
+
+def test_a_reading_without_facts_is_weighed_without_the_walk_not_below_it() -> None:
+    cache = FactCache("v1")
+    scope = cache.scope("p", TODAY)
+    key = _key(scope.key("condition", {"id": "skipped"}))
+    outcome = Outcome(issue="Condition 3 skipped: not current " * 20)
+    scope.put(key, outcome)
+    walked = approximate_size(key) + approximate_size(outcome)
+    assert walked <= cache.size_bytes <= walked + 64
