@@ -385,11 +385,20 @@ def _database_pause(database: Path, budget: Budget, hold: float, log: list[str])
         connection.close()
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _status_kib(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` figure in KiB (0 if the process is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def _rss_kib(pid: int) -> int:
+    return _status_kib(pid, "VmRSS")
 
 
 def _free_port() -> int:
@@ -453,6 +462,7 @@ def _sampler(
                 "seconds": round(time.monotonic() - started, 1),
                 "requests": budget.sent,
                 "rss_mib": round(_rss_kib(pid) / 1024, 1),
+                "rss_anon_mib": round(_status_kib(pid, "RssAnon") / 1024, 1),
                 **_store_sample(database),
             }
         )
@@ -565,6 +575,8 @@ def soak(
         "rss_end_mib": round(rss_end / 1024, 1),
         "server_alive_at_end": alive,
         "card_records_dropped": dropped,
+        "rss_checkpoints": checkpoints(samples),
+        "rss_verdict": rss_verdict(samples),
         "samples": samples,
         "edits": dict(edits),
         "database_pause": pause_log,
@@ -607,25 +619,95 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def samples_table(samples: list[dict[str, Any]], rows: int = 20) -> list[str]:
-    """About ``rows`` evenly spaced samples (the last included): RSS and store over time."""
-    step = max(1, len(samples) // rows)
-    chosen = samples[::step]
-    if samples and chosen[-1] is not samples[-1]:
-        chosen.append(samples[-1])
+CHECKPOINT_EVERY = 5_000
+"""Requests between the rows of the RSS table (fewer rows for a short run)."""
+FLAT_PERCENT = 2.0
+"""RSS is called flat when it grew by at most this much over the run's second half."""
+
+
+def _first_at(samples: list[dict[str, Any]], requests: float) -> dict[str, Any]:
+    """The first sample taken once ``requests`` were sent (the last if none was)."""
+    return next((s for s in samples if s["requests"] >= requests), samples[-1])
+
+
+ROW_KEYS = ("rss_mib", "rss_anon_mib", "bytes", "issued_cards", "token_uses")
+
+
+def checkpoints(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """RSS and store every ``CHECKPOINT_EVERY`` requests (at least every twentieth of the
+    run), from the once-a-second samples: the first row is just after the warm-up."""
+    if not samples:
+        return []
+    requests = samples[-1]["requests"]
+    every = min(CHECKPOINT_EVERY, max(1, requests // 20))
+    marks = [samples[0], *(_first_at(samples, n) for n in range(every, requests + 1, every))]
+    rows, seen = [], set()
+    for sample in [*marks, samples[-1]]:
+        if id(sample) not in seen:
+            seen.add(id(sample))
+            rows.append({k: sample.get(k) for k in ("seconds", "requests", *ROW_KEYS)})
+    return rows
+
+
+def rss_verdict(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """RSS just after warm-up, at half the requests and at the end; growth over the second
+    half (MiB, %, and per 10,000 requests), the store's likewise, and whether RSS is flat."""
+    if not samples:
+        return {}
+    first, last = samples[0], samples[-1]
+    half = _first_at(samples, last["requests"] / 2)
+    growth = round(last["rss_mib"] - half["rss_mib"], 1)
+    percent = round(100 * growth / half["rss_mib"], 1) if half["rss_mib"] else 0.0
+    per_10k = 10_000 * growth / max(1, last["requests"] - half["requests"])
+    return {
+        "rss_first_mib": first["rss_mib"],
+        "rss_half_mib": half["rss_mib"],
+        "rss_last_mib": last["rss_mib"],
+        "rss_peak_mib": max(s["rss_mib"] for s in samples),
+        "second_half_growth_mib": growth,
+        "second_half_growth_percent": percent,
+        "second_half_growth_mib_per_10k_requests": round(per_10k, 2),
+        "rss_anon_half_mib": half.get("rss_anon_mib"),
+        "rss_anon_last_mib": last.get("rss_anon_mib"),
+        "store_half_bytes": half["bytes"],
+        "store_last_bytes": last["bytes"],
+        "store_peak_bytes": max(s["bytes"] for s in samples),
+        "flat": percent <= FLAT_PERCENT,
+    }
+
+
+def verdict_lines(verdict: dict[str, Any]) -> list[str]:
+    if not verdict:
+        return []
+    word = "flat" if verdict["flat"] else "NOT flat"
+    return [
+        "",
+        f"RSS verdict: {word} (flat means at most {FLAT_PERCENT:g}% growth over the second "
+        f"half): {verdict['rss_first_mib']} MiB after warm-up, {verdict['rss_half_mib']} MiB "
+        f"at half the requests, {verdict['rss_last_mib']} MiB at the end (peak "
+        f"{verdict['rss_peak_mib']}); second half {verdict['second_half_growth_mib']:+} MiB "
+        f"({verdict['second_half_growth_percent']:+}%, "
+        f"{verdict['second_half_growth_mib_per_10k_requests']:+} MiB per 10,000 requests; "
+        f"anonymous memory {verdict['rss_anon_half_mib']} -> {verdict['rss_anon_last_mib']} "
+        f"MiB). Store on disk: {verdict['store_half_bytes'] / 1e6:.1f} MB at half, "
+        f"{verdict['store_last_bytes'] / 1e6:.1f} MB at the end, peak "
+        f"{verdict['store_peak_bytes'] / 1e6:.1f} MB.",
+    ]
+
+
+def checkpoints_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "",
-        "RSS and store over time (sampled every second; rows: table sizes, read-only):",
+        "RSS and store by requests sent (anonymous: RSS less mapped files; rows read-only):",
         "",
-        "| s | requests | RSS MiB | store KiB | " + " | ".join(TABLES) + " |",
-        "|---" * (4 + len(TABLES)) + "|",
+        "| s | requests | RSS MiB | anon MiB | store KiB | issued_cards | token_uses |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for sample in chosen:
-        counts = " | ".join(str(sample.get(t, "-")) for t in TABLES)
-        lines.append(
-            f"| {sample['seconds']:.0f} | {sample['requests']} | {sample['rss_mib']} | "
-            f"{sample['bytes'] // 1024} | {counts} |"
-        )
+    for row in rows:
+        cells = [f"{row['seconds']:.0f}", str(row["requests"]), str(row["rss_mib"])]
+        cells += [str(row["rss_anon_mib"]), str(row["bytes"] // 1024)]
+        cells += [str(row.get("issued_cards", "-")), str(row.get("token_uses", "-"))]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -650,7 +732,10 @@ def main() -> None:
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    text = markdown(result) + "\n".join(samples_table(result["samples"])) + "\n"
+    text = markdown(result) + "\n".join(
+        verdict_lines(result["rss_verdict"]) + checkpoints_table(result["rss_checkpoints"])
+    )
+    text += "\n"
     (RESULTS / "soak.md").write_text(text, encoding="utf-8")
     print(text)
 

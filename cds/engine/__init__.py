@@ -6,6 +6,7 @@ Knows nothing of HTTP or FHIR: facts in (flat dicts), firings and outcomes out.
 from cds.engine.compiler import CompiledRule, CompiledRules, FactSchema, compile_rules
 from cds.engine.reuse import ResultReuse
 from cds.engine.session import EngineResult, Firing, Outcome, RuleEngine
+from cds.engine.sizes import approximate_size
 from cds.engine.trace import first_unmet_condition
 from cds.engine.yamlpos import LocatedYaml, load_located_yaml
 
@@ -19,6 +20,7 @@ __all__ = [
     "Outcome",
     "ResultReuse",
     "RuleEngine",
+    "approximate_size",
     "compile_rules",
     "first_unmet_condition",
     "load_located_yaml",

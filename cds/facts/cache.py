@@ -9,13 +9,16 @@ the rules version, the day, the patient id, the resource's kind and its exact JS
 bytes, so another patient's, another day's or another rules version's outcome can never
 be served. What a reading depended on beyond the resource itself is checked on every hit:
 the Medication an order references (``Outcome.medications``) and the request's free-text
-budget (``Outcome.text_charged``). Bounded (least recently used out), one lock.
+budget (``Outcome.text_charged``). Bounded by entries and by the bytes they keep alive
+(one reading may hold a 100,000-character complaint text as its display), least recently
+used out; one lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -24,10 +27,12 @@ from typing import Any
 
 import orjson
 
+from cds.engine import approximate_size
 from cds.facts.labs import LabReading
 from cds.facts.model import Fact
 
 __all__ = [
+    "DEFAULT_BYTES",
     "DEFAULT_ENTRIES",
     "FactCache",
     "Outcome",
@@ -40,10 +45,14 @@ DEFAULT_ENTRIES = 16_384
 """Resources remembered per worker (a 1,000-resource record takes 1,000; an entry is a
 few hundred bytes)."""
 
+DEFAULT_BYTES = 16 * 1024 * 1024
+"""Bytes the remembered readings may keep alive per worker (``approximate_size``, keys
+included): 16,384 ordinary readings take 9-13 MiB; long texts meet this bound first."""
+
 MedicationLookup = Callable[[str], Mapping[str, Any] | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """One resource's reading: skipped by triage, or validated with its facts or issue."""
 
@@ -71,16 +80,25 @@ def content_bytes(value: Any) -> bytes | None:
 class FactCache:
     """Per-resource ``Outcome``s of one rule base, least recently used out."""
 
-    def __init__(self, version: str, max_entries: int = DEFAULT_ENTRIES) -> None:
+    def __init__(
+        self, version: str, max_entries: int = DEFAULT_ENTRIES, max_bytes: int = DEFAULT_BYTES
+    ) -> None:
         self.version = version
         self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, Outcome] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[bytes, tuple[Outcome, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        """What the entries keep alive, as ``approximate_size`` counts it."""
+        return self._bytes
 
     def scope(self, patient_id: str, today: dt.date) -> RequestScope:
         """The keys of one request: this patient, this day, these rules."""
@@ -94,14 +112,33 @@ class FactCache:
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return found
+            return found[0]
 
     def put(self, key: bytes, outcome: Outcome) -> None:
+        """Remember ``outcome``; one heavier than the whole byte bound is not kept."""
+        weight = _weight(key, outcome)
         with self._lock:
-            self._entries[key] = outcome
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            replaced = self._entries.pop(key, None)
+            if replaced is not None:
+                self._bytes -= replaced[1]
+            if weight > self.max_bytes:
+                return
+            self._entries[key] = (outcome, weight)
+            self._bytes += weight
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                self._bytes -= self._entries.popitem(last=False)[1][1]
+
+
+_EMPTY_WEIGHT = approximate_size(Outcome())
+
+
+def _weight(key: bytes, outcome: Outcome) -> int:
+    """``approximate_size`` of an entry; a reading without facts (most of a large record,
+    skipped by triage) is counted without the walk (5 µs each)."""
+    if outcome.facts or outcome.medications:
+        return approximate_size(key) + approximate_size(outcome)
+    issue = sys.getsizeof(outcome.issue) if outcome.issue is not None else 0
+    return sys.getsizeof(key) + _EMPTY_WEIGHT + issue
 
 
 class RequestScope:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from cds.facts import Extraction, Knowledge, MedicationFact, extract_facts
+from cds.engine import approximate_size
+from cds.facts import ComplaintFact, Extraction, Knowledge, MedicationFact, extract_facts
 from cds.facts.cache import FactCache, Outcome
 from cds.facts.model import LabFact
 from cds.facts.validation import validate_observation
@@ -141,6 +142,65 @@ def test_the_cache_is_bounded_least_recently_used_out() -> None:
     assert cache.get(keys[2]) is None
 
 
+def _long_complaint(index: int, characters: int = 100_000) -> Outcome:
+    """A reading whose display is a whole 100,000-character note (what a Condition
+    without code text and with one long note gives)."""
+    fact = ComplaintFact(
+        region="back",
+        coded_restless=False,
+        rest_provoked=True,
+        relieved_by_movement=True,
+        night_worse=False,
+        unpleasant_sensation=True,
+        urge_to_move=False,
+        not_relieved_by_movement=False,
+        inner_restlessness=False,
+        skin_lesion=False,
+        display=f"{index} " + "restless back when lying down " * (characters // 30),
+        source=f"Condition/c{index}",
+    )
+    return Outcome(facts=(fact,), validated=True, text_charged=characters)
+
+
+def test_the_cache_is_bounded_by_bytes_as_well_as_entries() -> None:
+    """Before the byte bound, 16,384 such readings could keep 1.6 GB alive: here 200 of
+    them (20 MB) go into a cache of 1 MiB, which keeps what fits, the latest."""
+    cache = FactCache("v1", max_entries=10_000, max_bytes=1024 * 1024)
+    scope = cache.scope("p", TODAY)
+    keys = [_key(scope.key("condition", {"id": str(i)})) for i in range(200)]
+    for index, key in enumerate(keys):
+        scope.put(key, _long_complaint(index))
+        assert cache.size_bytes <= cache.max_bytes
+    kept = approximate_size(cache._entries)  # measured, not the cache's own count
+    assert kept <= cache.max_bytes
+    assert 5 <= len(cache) <= 10  # ~100 KB each
+    assert cache.get(keys[-1]) is not None
+    assert cache.get(keys[0]) is None
+
+
+def test_a_reading_heavier_than_the_byte_bound_is_not_kept() -> None:
+    cache = FactCache("v1", max_bytes=50_000)
+    scope = cache.scope("p", TODAY)
+    small, large = (_key(scope.key("condition", {"id": i})) for i in ("small", "large"))
+    scope.put(small, Outcome())
+    scope.put(large, _long_complaint(1))
+    assert cache.get(large) is None
+    assert cache.get(small) == Outcome()  # not evicted for nothing
+    assert 0 < cache.size_bytes <= 50_000
+
+
+def test_the_byte_count_follows_replacements_and_evictions() -> None:
+    cache = FactCache("v1", max_entries=2)
+    scope = cache.scope("p", TODAY)
+    keys = [_key(scope.key("condition", {"id": str(i)})) for i in range(3)]
+    for key in keys:
+        scope.put(key, _long_complaint(0, 1_000))
+        scope.put(key, _long_complaint(0, 1_000))  # the same key again: counted once
+    assert cache.size_bytes == sum(
+        approximate_size(k) + approximate_size(o) for k, (o, _) in cache._entries.items()
+    )
+
+
 def _key(key: bytes | None) -> bytes:
     assert key is not None
     return key
@@ -236,3 +296,13 @@ def test_labs_of_another_patient_are_not_served(knowledge: Knowledge) -> None:
     hits = cache.hits
     extract_facts(record, knowledge, TODAY, cache.scope("p2", TODAY))
     assert cache.hits == hits
+
+
+def test_a_reading_without_facts_is_weighed_without_the_walk_not_below_it() -> None:
+    cache = FactCache("v1")
+    scope = cache.scope("p", TODAY)
+    key = _key(scope.key("condition", {"id": "skipped"}))
+    outcome = Outcome(issue="Condition 3 skipped: not current " * 20)
+    scope.put(key, outcome)
+    walked = approximate_size(key) + approximate_size(outcome)
+    assert walked <= cache.size_bytes <= walked + 64
