@@ -7,7 +7,7 @@ from cds.engine.compiler import CompiledRule, CompiledRules, FactSchema, compile
 from cds.engine.reuse import ResultReuse
 from cds.engine.session import EngineResult, Firing, Outcome, RuleEngine
 from cds.engine.trace import first_unmet_condition
-from cds.engine.yamlpos import LocatedYaml, load_located_yaml
+from cds.engine.yamlpos import LocatedYaml, load_located_yaml, safe_load_yaml
 
 __all__ = [
     "CompiledRule",
@@ -22,4 +22,5 @@ __all__ = [
     "compile_rules",
     "first_unmet_condition",
     "load_located_yaml",
+    "safe_load_yaml",
 ]
