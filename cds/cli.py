@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from cds.errors import CdsError
+from cds.errors import CdsError, RulesError
 from cds.observability import uvicorn_log_config
 from cds.settings import ConfigError, Settings, load_settings, open_defaults, settings_handoff
+
+if TYPE_CHECKING:
+    from cds.rulebase import RuleBase
 
 __all__ = ["main"]
 
@@ -98,7 +103,7 @@ def serve(
             "RESTLESS_CDS_TRUST_CDS_HOOKS_SANDBOX). Bind to 127.0.0.1, configure issuers, or "
             "pass --allow-unauthenticated-remote behind an authenticating proxy."
         )
-    _check_rules(settings.rules_dir)
+    rulebase = _load_rules(settings.rules_dir)  # refuses to start on invalid rules
     for warning in open_defaults(settings):
         click.echo(f"warning: {warning}", err=True)
     with settings_handoff(settings) as handoff_file:
@@ -111,7 +116,7 @@ def serve(
             metrics_dir.mkdir(mode=0o700)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         uvicorn.run(
-            "cds.app:app_from_handoff",
+            _app_factory(settings, rulebase),
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -125,14 +130,28 @@ def serve(
         )
 
 
-def _check_rules(rules_dir: Path) -> None:
-    from cds.authoring import check_rules_dir
+def _load_rules(rules_dir: Path) -> RuleBase:
+    """The checked rule base, or every ``file:line:col`` problem on stderr and exit 1."""
+    from cds.authoring import load_checked_rulebase
 
-    problems = check_rules_dir(rules_dir)
-    for problem in problems:
-        click.echo(str(problem), err=True)
-    if problems:
-        raise SystemExit(f"refusing to start: invalid rules in {rules_dir}")
+    try:
+        return load_checked_rulebase(rules_dir)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+    raise SystemExit(f"refusing to start: invalid rules in {rules_dir}")
+
+
+def _app_factory(settings: Settings, rulebase: RuleBase) -> Callable[[], Any] | str:
+    """What uvicorn builds the app with. One worker runs in this process and serves the
+    rules just checked (loading them again cost a second compile at every start); several
+    workers are separate processes that each load their own from the handoff."""
+    if settings.workers == 1:
+        from cds.app import create_app
+
+        return functools.partial(create_app, settings, rulebase=rulebase, tune_gc=True)
+    rulebase.close()
+    return "cds.app:app_from_handoff"
 
 
 @main.group()

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from cds.app import create_app
+from cds.authoring import load_checked_rulebase
 from cds.engine import runtime
 from cds.errors import EngineError, RulesError
 from cds.settings import Settings, bundled_rules_dir
@@ -72,6 +73,26 @@ def test_create_app_refuses_what_rules_check_refuses(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as raised, TestClient(app):
         pass
     assert any("malformed ATC code 'N05AL5'" in p.message for p in raised.value.problems)
+
+
+def test_a_rule_base_handed_in_is_served_once_then_loaded_afresh(settings: Settings) -> None:
+    """``serve`` with one worker loads the rules once, before uvicorn: the first lifespan
+    serves that rule base (no second ruleset) and retires it at shutdown; a second
+    lifespan of the same app loads the rules itself."""
+    loaded = load_checked_rulebase(settings.rules_dir)
+    app = create_app(settings, rulebase=loaded)
+    before = set(runtime.live_rulesets())
+
+    with TestClient(app) as client:
+        assert app.state.rules.current is loaded
+        assert set(runtime.live_rulesets()) == before
+        assert _card(client)
+    assert loaded.engine.name not in runtime.live_rulesets()
+
+    with TestClient(app) as client:
+        assert app.state.rules.current is not loaded
+        assert app.state.rules.current.version == loaded.version
+        assert _card(client)
 
 
 def test_card_source_and_override_system_come_from_settings(rules_dir: Path) -> None:
