@@ -47,7 +47,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from cds.feedback.errors import UnknownCardError
-from cds.feedback.migrate import upgrade_to_head
+from cds.feedback.migrate import at_head, upgrade_to_head
 from cds.feedback.models import Feedback, IssuedCard, Suppression, TokenUse
 from cds.feedback.records import (
     FeedbackRecord,
@@ -147,7 +147,10 @@ class FeedbackStore:
         self._engine = _create_engine(url)
         self._dialect = self._engine.dialect.name
         try:
-            upgrade_to_head(self._engine)
+            with self._read() as connection:  # one read when at head: no Alembic import
+                current = at_head(connection)
+            if not current:
+                upgrade_to_head(self._engine)
         except BaseException:
             self._engine.dispose()
             raise
