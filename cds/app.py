@@ -69,10 +69,12 @@ alive. See README "Performance" for what this did to the 1,000-resource tail."""
 
 def _tune_gc() -> None:
     """After start-up: what is alive now (modules, rules, models) lives as long as the
-    process, so collectors stop walking it (``gc.freeze``), and run less often. ``serve``
-    starts with the collector off (nothing it builds is garbage worth a walk of the heap):
-    this one collection clears start-up's garbage and turns it back on."""
-    gc.collect()
+    process, so collectors stop walking it (``gc.freeze``), and run less often.
+
+    ``serve`` starts with the collector off and this turns it back on, without collecting
+    first (the pattern Python's ``gc.freeze`` documentation gives): start-up leaves about
+    3,000 unreachable objects (under 1 MB, kept frozen), and the full collection that
+    would free them walked all 250,000 live ones, 0.1-0.15 s of every start."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     gc.enable()

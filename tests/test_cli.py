@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -133,3 +134,13 @@ def test_serve_refuses_invalid_rules_naming_each_problem(tmp_path: Path, workers
     ]
     assert result.stdout == ""
     assert not (tmp_path / "cards.db").exists()
+
+
+def test_serve_turns_the_collector_back_on_when_it_stops_early(tmp_path: Path) -> None:
+    """serve pauses the garbage collector while it starts: a refusal must not leave it
+    off in the calling process."""
+    assert gc.isenabled()
+    result = CliRunner().invoke(main, ["serve", "--rules-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path}: no config.yaml in the rules directory" in result.output
+    assert gc.isenabled()
