@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,7 +42,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -56,6 +56,9 @@ from cds.feedback.records import (
     PruneResult,
     ReportRow,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 __all__ = [
     "PG_CONNECT_TIMEOUT_S",
@@ -389,6 +392,10 @@ class FeedbackStore:
     def _insert(self, entity: type[Any]) -> postgresql.Insert | sqlite.Insert:
         """The dialect's INSERT, which knows ``ON CONFLICT``."""
         if self._dialect == "postgresql":
+            # here, not at the top: SQLAlchemy's PostgreSQL dialect is ~20 ms of every
+            # start, and the engine has already loaded it when the database is PostgreSQL
+            from sqlalchemy.dialects import postgresql  # noqa: PLC0415
+
             return postgresql.insert(entity)
         return sqlite.insert(entity)
 
