@@ -129,21 +129,39 @@ def compile_directory(rules_dir: Path) -> tuple[str, CompiledRules]:
     return f"{declared}+{content_hash(rules_dir)}", compiled
 
 
-def load_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase:
+def load_rulebase(
+    rules_dir: Path,
+    snapshot: Snapshot | None = None,
+    *,
+    check: Callable[[Path], list[Problem]] | None = None,
+) -> RuleBase:
     """Load everything from one snapshot of ``rules_dir`` (taken now if not given); raise
     ``RulesError`` (file:line:col problems) on any invalid file. The version's hash is the
-    snapshot's: it names exactly the bytes compiled."""
-    rules_dir = rules_dir.resolve()
-    files = take_snapshot(rules_dir) if snapshot is None else snapshot
+    snapshot's: it names exactly the bytes compiled.
+
+    ``check`` (the authoring checks of the files the compiler does not read) runs on the
+    same copy after the compiler: every problem of both is reported at once, and nothing
+    is built from files it refuses. Problems name the directory as given (as ``rules
+    check`` does); the rule base keeps its resolved path."""
+    directory = rules_dir.resolve()
+    files = take_snapshot(directory) if snapshot is None else snapshot
 
     def build(copy: Path) -> tuple[str, CompiledRules, Knowledge]:
-        declared, compiled = compile_directory(copy)
+        problems: list[Problem] = []
+        try:
+            declared, compiled = compile_directory(copy)
+        except RulesError as exc:
+            problems += exc.problems
+        if check is not None:
+            problems += check(copy)
+        if problems:
+            raise RulesError(problems)
         try:
             knowledge = Knowledge.load(copy)
         except (OSError, ValueError, KeyError) as exc:
             raise RulesError([Problem(str(copy), f"value sets or phrases: {exc}")]) from exc
         rules = {
-            name: dataclasses.replace(rule, file=rule.file.replace(str(copy), str(rules_dir)))
+            name: dataclasses.replace(rule, file=rule.file.replace(str(copy), str(directory)))
             for name, rule in compiled.rules.items()
         }
         return declared, dataclasses.replace(compiled, rules=rules), knowledge
@@ -152,7 +170,7 @@ def load_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase
     version = f"{declared.rsplit('+', 1)[0]}+{snapshot_hash(files)}"
     engine = RuleEngine(compiled, label=f"rules_{version.rsplit('+', maxsplit=1)[-1]}")
     return RuleBase(
-        rules_dir,
+        directory,
         version,
         knowledge,
         compiled,

@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
-from sqlalchemy.engine import make_url
 
 __all__ = [
     "HANDOFF_VARIABLE",
@@ -170,6 +169,9 @@ class Settings(BaseSettings):
         """Where the feedback store is, for start-up and report messages (no password)."""
         if self.database_url is None:
             return str(self.database_path.resolve())
+        # here, not at the top: every command reads settings, few need SQLAlchemy
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+
         return make_url(self.database_url).render_as_string(hide_password=True)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from cds.app import create_app
+from cds.app import GC_THRESHOLDS, create_app
+from cds.authoring import load_checked_rulebase
 from cds.engine import runtime
 from cds.errors import EngineError, RulesError
 from cds.settings import Settings, bundled_rules_dir
@@ -72,6 +74,43 @@ def test_create_app_refuses_what_rules_check_refuses(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as raised, TestClient(app):
         pass
     assert any("malformed ATC code 'N05AL5'" in p.message for p in raised.value.problems)
+
+
+def test_a_rule_base_handed_in_is_served_once_then_loaded_afresh(settings: Settings) -> None:
+    """``serve`` with one worker loads the rules once, before uvicorn: the first lifespan
+    serves that rule base (no second ruleset) and retires it at shutdown; a second
+    lifespan of the same app loads the rules itself."""
+    loaded = load_checked_rulebase(settings.rules_dir)
+    app = create_app(settings, rulebase=loaded)
+    before = set(runtime.live_rulesets())
+
+    with TestClient(app) as client:
+        assert app.state.rules.current is loaded
+        assert set(runtime.live_rulesets()) == before
+        assert _card(client)
+    assert loaded.engine.name not in runtime.live_rulesets()
+
+    with TestClient(app) as client:
+        assert app.state.rules.current is not loaded
+        assert app.state.rules.current.version == loaded.version
+        assert _card(client)
+
+
+def test_a_serving_worker_turns_the_paused_collector_back_on(settings: Settings) -> None:
+    """``serve`` starts with the garbage collector off; the worker's lifespan
+    (``tune_gc``) freezes what start-up built and turns it back on, with the thresholds."""
+    thresholds = gc.get_threshold()
+    gc.disable()
+    try:
+        with TestClient(create_app(settings, tune_gc=True)) as client:
+            assert gc.isenabled()
+            assert gc.get_threshold() == GC_THRESHOLDS
+            assert gc.get_freeze_count() > 0
+            assert _card(client)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_card_source_and_override_system_come_from_settings(rules_dir: Path) -> None:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cds.cli import main
-from cds.settings import HANDOFF_VARIABLE, Settings, settings_from_handoff, settings_handoff
+from cds.settings import (
+    HANDOFF_VARIABLE,
+    Settings,
+    bundled_rules_dir,
+    settings_from_handoff,
+    settings_handoff,
+)
 from tests.conftest import EXAMPLES
+from tests.serving import COMMAND, free_port
 
 
 def test_settings_and_secrets_reach_workers_through_a_private_file(
@@ -82,3 +92,55 @@ def test_serve_refuses_a_public_interface_without_authentication() -> None:
     result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code != 0
     assert "refusing to serve unauthenticated calls" in result.output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_refuses_invalid_rules_naming_each_problem(tmp_path: Path, workers: str) -> None:
+    """serve loads the rules before uvicorn starts (one worker serves that very load): an
+    invalid directory prints what ``rules check`` prints, file:line:col, on stderr, and
+    exits 1 without listening."""
+    rules = tmp_path / "rules"
+    shutil.copytree(bundled_rules_dir(), rules)
+    rule_file = rules / "10-exposure.yaml"
+    text = rule_file.read_text(encoding="utf-8")
+    rule_file.write_text(text.replace("fact: medication\n", "fact: medicationz\n"), "utf-8")
+    tsv = rules / "valuesets" / "conditions.tsv"
+    tsv.write_text(tsv.read_text(encoding="utf-8").replace("\t32914008\t", "\t32914009\t"), "utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RESTLESS_CDS_")}
+    environment["RESTLESS_CDS_DATABASE_PATH"] = str(tmp_path / "cards.db")
+    port = str(free_port())
+    result = subprocess.run(
+        [*COMMAND, "--rules-dir", "rules", "--port", port, "--workers", workers],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    checked = subprocess.run(
+        [*COMMAND[:-1], "rules", "check", "rules"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    problems = [line for line in checked if line.startswith("rules/")]
+    assert len(problems) == 3  # two uses of the unknown fact, one bad SNOMED check digit
+    assert result.stderr.splitlines() == [
+        *problems,
+        "refusing to start: invalid rules in rules",
+    ]
+    assert result.stdout == ""
+    assert not (tmp_path / "cards.db").exists()
+
+
+def test_serve_turns_the_collector_back_on_when_it_stops_early(tmp_path: Path) -> None:
+    """serve pauses the garbage collector while it starts: a refusal must not leave it
+    off in the calling process."""
+    assert gc.isenabled()
+    result = CliRunner().invoke(main, ["serve", "--rules-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path}: no config.yaml in the rules directory" in result.output
+    assert gc.isenabled()

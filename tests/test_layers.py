@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cds"
 
 TIERS: list[frozenset[str]] = [
     frozenset({"cds.__main__"}),  # python -m cds
-    frozenset({"cds.app", "cds.cli"}),  # entry points: wire everything
+    frozenset({"cds.cli"}),  # the command: serve builds the app with the rules it checked
+    frozenset({"cds.app"}),  # the app: wires everything below
     frozenset({"cds.ui"}),  # playground and dashboard pages over hooks and authoring
     frozenset({"cds.reload"}),  # hot reload: authoring's checks on each change
     frozenset({"cds.authoring"}),  # rules check/test/explain: drives hooks like the CLI

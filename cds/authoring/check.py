@@ -9,7 +9,6 @@ that do not exist, roles without a source) and the phrase files.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -17,15 +16,7 @@ from pydantic import ValidationError
 from cds.engine import load_located_yaml
 from cds.errors import Problem, RulesError
 from cds.facts import LabCodes, PhraseFile, load_valuesets
-from cds.rulebase import (
-    PHRASES_DIR,
-    RuleBase,
-    Snapshot,
-    compile_directory,
-    from_snapshot,
-    load_rulebase,
-    take_snapshot,
-)
+from cds.rulebase import PHRASES_DIR, RuleBase, Snapshot, compile_directory, load_rulebase
 
 __all__ = ["check_rules_dir", "load_checked_rulebase"]
 
@@ -37,10 +28,16 @@ def check_rules_dir(rules_dir: Path) -> list[Problem]:
         compile_directory(rules_dir)
     except RulesError as exc:
         problems.extend(exc.problems)
-    problems.extend(_check_phrase_dir(rules_dir / PHRASES_DIR))
-    problems.extend(load_valuesets(rules_dir / "valuesets")[1])
-    problems.extend(_check_labs(rules_dir / "valuesets" / "labs.tsv"))
-    return problems
+    return [*problems, *_file_problems(rules_dir)]
+
+
+def _file_problems(rules_dir: Path) -> list[Problem]:
+    """What the compiler does not read: phrase files, value sets, lab codes."""
+    return [
+        *_check_phrase_dir(rules_dir / PHRASES_DIR),
+        *load_valuesets(rules_dir / "valuesets")[1],
+        *_check_labs(rules_dir / "valuesets" / "labs.tsv"),
+    ]
 
 
 def _check_labs(path: Path) -> list[Problem]:
@@ -49,27 +46,13 @@ def _check_labs(path: Path) -> list[Problem]:
 
 
 def load_checked_rulebase(rules_dir: Path, snapshot: Snapshot | None = None) -> RuleBase:
-    """The rule base, after every check ``rules check`` makes, compiling the rules once.
+    """The rule base, after every check ``rules check`` makes (the same problems, in the
+    same order), compiling the rules once.
 
     ``serve``, ``create_app`` (however uvicorn is started) and the reload watcher all come
     through here, so none of them serves what ``rules check`` would refuse.
     """
-    files = take_snapshot(rules_dir) if snapshot is None else snapshot
-    problems = from_snapshot(files, rules_dir, partial(_file_problems, rules_dir))
-    try:
-        rulebase = load_rulebase(rules_dir, files)
-    except RulesError as exc:  # value-set problems are in both lists: report them once
-        raise RulesError(list(dict.fromkeys([*exc.problems, *problems]))) from exc
-    if problems:
-        rulebase.close()
-        raise RulesError(problems)
-    return rulebase
-
-
-def _file_problems(rules_dir: Path, copy: Path) -> list[Problem]:
-    """Phrase and value-set problems of a snapshot's copy, named by the real directory."""
-    found = [*_check_phrase_dir(copy / PHRASES_DIR), *load_valuesets(copy / "valuesets")[1]]
-    return [Problem(p.where.replace(str(copy), str(rules_dir)), p.message) for p in found]
+    return load_rulebase(rules_dir, snapshot, check=_file_problems)
 
 
 def _check_phrase_dir(directory: Path) -> list[Problem]:

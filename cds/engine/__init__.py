@@ -8,7 +8,7 @@ from cds.engine.reuse import ResultReuse
 from cds.engine.session import EngineResult, Firing, Outcome, RuleEngine
 from cds.engine.sizes import approximate_size
 from cds.engine.trace import first_unmet_condition
-from cds.engine.yamlpos import LocatedYaml, load_located_yaml
+from cds.engine.yamlpos import LocatedYaml, load_located_yaml, safe_load_yaml
 
 __all__ = [
     "CompiledRule",
@@ -24,4 +24,5 @@ __all__ = [
     "compile_rules",
     "first_unmet_condition",
     "load_located_yaml",
+    "safe_load_yaml",
 ]

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from cds.engine import safe_load_yaml
 
 __all__ = ["PhraseBook", "PhraseFile", "PhraseLibrary", "TextFeatures", "tokens"]
 
@@ -167,7 +168,7 @@ class PhraseBook:
 
     @classmethod
     def load(cls, path: Path) -> PhraseBook:
-        return cls(PhraseFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))))
+        return cls(PhraseFile.model_validate(safe_load_yaml(path.read_text(encoding="utf-8"))))
 
     def read(self, *texts: str | None) -> TextFeatures:
         reading = _Reading()

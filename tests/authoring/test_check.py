@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cds.authoring import check_rules_dir
+from cds.authoring import check_rules_dir, load_checked_rulebase
 from cds.cli import main
+from cds.errors import RulesError
 from cds.settings import bundled_rules_dir
 
 
@@ -139,3 +140,51 @@ def test_a_drug_without_a_role_row_is_refused(rules_copy: Path) -> None:
     _edit(roles, row + "\n", "")
     problems = [str(p) for p in check_rules_dir(rules_copy)]
     assert any("'mianserin' has no row in drug_roles.tsv" in p for p in problems)
+
+
+# serve, the app's lifespan and hot reload load through ``load_checked_rulebase``: what it
+# refuses, and how it words it, must be exactly what ``rules check`` prints
+
+BREAKAGES = {
+    "rule YAML syntax": ("10-exposure.yaml", "rules:\n", "rules: x: y\n"),
+    "unknown fact": ("10-exposure.yaml", "fact: medication\n", "fact: medicationz\n"),
+    "LOINC check digit": ("valuesets/labs.tsv", "2276-4\t", "2276-5\t"),
+    "SNOMED check digit": ("valuesets/conditions.tsv", "\t32914008\t", "\t32914009\t"),
+    "phrase schema": ("phrases/en.yaml", "\nregions:", "\nregionz:"),
+    "phrase YAML syntax": ("phrases/es.yaml", "\n", "\nbroken: [1, 2\n"),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES.values(), ids=BREAKAGES.keys())
+def test_loading_refuses_what_rules_check_refuses_in_its_words(
+    rules_copy: Path, breakage: tuple[str, str, str]
+) -> None:
+    name, old, new = breakage
+    _edit(rules_copy / name, old, new)
+    expected = [str(p) for p in check_rules_dir(rules_copy)]
+    assert expected
+    assert all(p.startswith(f"{rules_copy}/") for p in expected)
+    with pytest.raises(RulesError) as refused:
+        load_checked_rulebase(rules_copy)
+    assert [str(p) for p in refused.value.problems] == expected
+
+
+def test_loading_a_missing_phrase_file_names_it_once(rules_copy: Path) -> None:
+    (rules_copy / "phrases" / "en.yaml").unlink()
+    with pytest.raises(RulesError) as refused:
+        load_checked_rulebase(rules_copy)
+    assert [str(p) for p in refused.value.problems] == [
+        f"{rules_copy}/phrases/en.yaml: missing phrase file"
+    ]
+
+
+def test_problems_name_the_rules_directory_as_given(
+    rules_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _edit(rules_copy / "10-exposure.yaml", "fact: medication\n", "fact: medicationz\n")
+    monkeypatch.chdir(rules_copy.parent)
+    with pytest.raises(RulesError) as refused:
+        load_checked_rulebase(Path("rules"))
+    problems = [str(p) for p in refused.value.problems]
+    assert problems == [str(p) for p in check_rules_dir(Path("rules"))]
+    assert problems[0].startswith("rules/10-exposure.yaml:")

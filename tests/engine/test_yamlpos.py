@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from cds.engine.yamlpos import load_located_yaml
+from cds.engine import yamlpos
+from cds.engine.yamlpos import load_located_yaml, safe_load_yaml
 from cds.errors import RulesError
 from tests.engine.ruledir import column_of, dedent, line_of
 
@@ -120,3 +122,56 @@ def test_anchors_and_aliases_are_resolved(tmp_path: Path) -> None:
     path = tmp_path / "anchors.yaml"
     path.write_text("a: &x [1, 2]\nb: *x\n", encoding="utf-8")
     assert load_located_yaml(path).data == {"a": [1, 2], "b": [1, 2]}
+
+
+# libyaml parses; the pure-Python loader words the errors (cds/engine/yamlpos.py)
+
+BUNDLED = Path(__file__).resolve().parents[2] / "rules"
+
+
+def _pure_python(path: Path) -> tuple[object, dict[yamlpos.Loc, tuple[int, int]]]:
+    """What ``load_located_yaml`` built before libyaml: the pure-Python loader's result."""
+    loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+    try:
+        marks: dict[yamlpos.Loc, tuple[int, int]] = {}
+        node = loader.get_single_node()
+        assert node is not None
+        data = yamlpos._convert(loader, node, (), marks, str(path))
+    finally:
+        loader.dispose()
+    return data, marks
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+@pytest.mark.parametrize(
+    "path",
+    sorted([*BUNDLED.glob("*.yaml"), *BUNDLED.glob("phrases/*.yaml")]),
+    ids=lambda p: p.name,
+)
+def test_libyaml_gives_the_pure_python_data_and_marks(path: Path) -> None:
+    located = load_located_yaml(path)
+    assert (located.data, located.marks) == _pure_python(path)
+    assert safe_load_yaml(path.read_text(encoding="utf-8")) == yaml.safe_load(
+        path.read_text(encoding="utf-8")
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: 1\nb: x: y\n", "a: [1, 2\nb: 3\nc: 4\n", "a:\n  - 1\n\tb: 2\n", "a: !!python/name:os\n"],
+)
+def test_errors_are_worded_as_the_pure_python_loader_words_them(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(yaml.MarkedYAMLError) as pure:
+        _pure_python(path)
+    mark = pure.value.problem_mark
+    assert mark is not None
+    with pytest.raises(RulesError) as info:
+        load_located_yaml(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:{mark.line + 1}:{mark.column + 1}: YAML syntax: {pure.value.problem}"
+    ]
+    with pytest.raises(yaml.YAMLError) as safe:
+        safe_load_yaml(text)
+    assert str(safe.value) == str(pure.value)

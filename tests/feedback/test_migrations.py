@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,10 +12,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.util import CommandError
+from sqlalchemy import inspect, text
 
 from cds.feedback import FeedbackStore
-from cds.feedback.migrate import alembic_config, current_revision, head_revision
+from cds.feedback.migrate import HEAD_REVISION, alembic_config, current_revision, head_revision
 from cds.feedback.models import VERSION_TABLE, Base
 from tests.feedback import postgres
 from tests.feedback.conftest import OpenStore
@@ -50,6 +53,59 @@ def test_downgrade_removes_the_tables_and_upgrade_restores_them(store: FeedbackS
     with engine.begin() as connection:
         command.upgrade(alembic_config(engine, connection), "head")
     assert set(inspect(engine).get_table_names()) == TABLES | {VERSION_TABLE}
+
+
+def test_the_head_constant_names_the_newest_script() -> None:
+    """``FeedbackStore`` skips Alembic when the database is at ``HEAD_REVISION``: a new
+    migration that leaves the constant behind would never run."""
+    assert head_revision() == HEAD_REVISION
+
+
+def test_opening_an_old_schema_migrates_it_to_head(open_store: OpenStore) -> None:
+    old = open_store()
+    with old.engine.begin() as connection:
+        command.downgrade(alembic_config(old.engine, connection), "0002")
+    with old.engine.connect() as connection:
+        assert current_revision(connection) == "0002"
+        assert "explanation" not in {
+            c["name"] for c in inspect(connection).get_columns("issued_cards")
+        }
+    old.close()
+
+    store = open_store()
+    with store.engine.connect() as connection:
+        assert current_revision(connection) == HEAD_REVISION
+        context = MigrationContext.configure(
+            connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_a_revision_this_package_does_not_ship_is_refused(open_store: OpenStore) -> None:
+    """A database migrated further by a newer release is not taken for one at head."""
+    open_store().close()
+    store = open_store()
+    with store.engine.begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0099'"))
+    with pytest.raises(CommandError, match="0099"):
+        open_store()
+
+
+def test_a_database_at_head_opens_without_importing_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    FeedbackStore(url).close()
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cds.feedback import FeedbackStore; "
+            f"FeedbackStore({url!r}).close(); print('alembic' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert opened.stdout.strip() == "False"
 
 
 def test_workers_opening_a_fresh_database_at_once_all_succeed(open_store: OpenStore) -> None:
