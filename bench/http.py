@@ -44,6 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
 from bench.latency import EXAMPLE, patient_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,6 +250,7 @@ def measured_run(
     body_file: Path,
     seconds: float,
     conns: int,
+    *,
     tokens: Path | None = None,
 ) -> dict[str, Any]:
     """One wrk run with the server's CPU, wrk's own CPU and the rest of the machine's."""
@@ -309,9 +314,6 @@ TOKENS_PER_SECOND = 1500
 def _client_key(directory: Path) -> tuple[Any, Path]:
     """A CDS client's ES384 key (the algorithm the CDS Hooks Sandbox signs with) and an
     issuers file trusting it."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from jwt.algorithms import ECAlgorithm
-
     key = ec.generate_private_key(ec.SECP384R1())
     jwk = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench", "alg": "ES384"}
     (directory / "jwks.json").write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
@@ -324,8 +326,6 @@ def _client_key(directory: Path) -> tuple[Any, Path]:
 
 def _token_file(key: Any, audience: str, count: int, path: Path) -> Path:
     """``count`` client JWTs, each with its own jti, one a line."""
-    import jwt
-
     now = int(time.time())
     lines = (
         jwt.encode(
@@ -369,9 +369,14 @@ def measure_authenticated(
 
     with server(service_command(port), port, probe, env, fresh_token) as pid:
         wrk(port, body_file, durations.warmup, 1, warm)
-        latency = measured_run(pid, port, body_file, durations.latency, 1, latency_tokens)
+        latency = measured_run(pid, port, body_file, durations.latency, 1, tokens=latency_tokens)
         throughput = measured_run(
-            pid, port, body_file, durations.throughput, THROUGHPUT_CONNECTIONS, throughput_tokens
+            pid,
+            port,
+            body_file,
+            durations.throughput,
+            THROUGHPUT_CONNECTIONS,
+            tokens=throughput_tokens,
         )
     return {"latency": latency, "throughput": throughput}
 
